@@ -1,0 +1,1 @@
+"""The data layer: domain models, the CatalogStore protocol and its backends, embeddings, loader."""

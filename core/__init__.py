@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every layer may import: settings and error types."""
