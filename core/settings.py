@@ -133,3 +133,7 @@ class Settings(BaseSettings):
     @property
     def sqlite_checkpoint_path(self) -> Path:
         return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def sqlite_sessions_path(self) -> Path:
+        return self.data_dir / "sessions.sqlite"

@@ -1,0 +1,1 @@
+"""The agent: state machine, prompts, chat-model and checkpointer factories."""
