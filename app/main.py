@@ -1,0 +1,86 @@
+"""The app factory: one runtime per process, built in the lifespan and closed with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from langchain_core.language_models import BaseChatModel
+
+from app.errors import install_error_handlers
+from core.settings import Settings
+from graphs.runtime import open_runtime
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Backend API of the Cosmic Works shop assistant: a LangGraph tool-calling agent over the
+Cosmic Works products, customers and sales orders, with checkpointed conversations.
+
+* `POST /ai` — the original frontend's route (JSON in, JSON out).
+* `POST /ai/stream` — the same turn as Server-Sent Events, token by token.
+* `/session/*` — list, load and delete conversations.
+* `/agent/*` — the graph through LangServe (invoke, batch, stream, stream_events, playground).
+"""
+
+
+def create_app(settings: Settings | None = None, *, model: BaseChatModel | None = None) -> FastAPI:
+    """Build the FastAPI app. Nothing is connected until the lifespan starts.
+
+    `model` replaces the configured chat model (tests use a scripted fake).
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, model=model) as runtime:
+            app.state.runtime = runtime
+            logger.info(
+                "cosmic works agent ready: model=%s store=%s checkpointer=%s",
+                settings.resolved_model,
+                settings.store,
+                settings.resolved_checkpointer,
+            )
+            try:
+                yield
+            finally:
+                app.state.runtime = None
+
+    app = FastAPI(
+        title="Cosmic Works agent API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = None
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "X-Session-Id"],
+    )
+
+    from app.routes import health
+
+    app.include_router(health.router)
+    _include_optional_routers(app)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Chat, session and LangServe routes (each in its own module)."""
+    from app.routes import chat, sessions
+
+    app.include_router(chat.router)
+    app.include_router(sessions.router)
+
+    from app.langserve_routes import mount_langserve
+
+    mount_langserve(app)

@@ -1,0 +1,1 @@
+"""Routers of our own API, composed in `app.main`."""
