@@ -71,8 +71,15 @@ def _common_kwargs(settings: Settings) -> dict[str, Any]:
             "COSMIC_WORKS_MODEL_MAX_RETRIES must be 0 or more, "
             f"not {settings.model_max_retries}."
         )
+    import openai
+
     return {
-        "timeout": settings.model_timeout_s,
+        # An `openai.Timeout` rather than a float: langchain-openai shares one process-wide
+        # cached async HTTP client per (base_url, float timeout), whose pooled connections are
+        # bound to the event loop that opened them; a second loop (a test, a CLI run next to
+        # a server, a re-created app) then fails with "Event loop is closed". With a Timeout
+        # object every model gets its own connection pool, owned by its runtime.
+        "timeout": openai.Timeout(settings.model_timeout_s),
         "max_retries": settings.model_max_retries,
         "temperature": settings.temperature,
         # Bound the silence between two streamed chunks by the same budget as a request
@@ -220,7 +227,9 @@ def classify_model_error(
     Follows `__cause__` / `__context__` so a provider error wrapped by another layer is still
     recognised. Codes: `model_timeout` (504), `model_rate_limited` (503),
     `model_unavailable` (502), `model_auth_failed` (502), `model_not_found` (502),
-    `model_content_filtered` (400), `model_error` (502), `model_not_configured` (503).
+    `model_content_filtered` (400), `model_context_overflow` (400), `model_error` (502),
+    `model_not_configured` (503). `settings`, when given, names the provider and the timeout;
+    otherwise both are read from the failed request (URL, timeout extension).
     """
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -241,8 +250,22 @@ def _classify_one(exc: BaseException, settings: Settings | None) -> ModelErrorMa
     except ImportError:  # pragma: no cover - langchain-openai depends on openai
         openai = None  # type: ignore[assignment]
 
+    try:
+        from langchain_core import exceptions as lc_errors
+    except ImportError:  # pragma: no cover - langchain-core is a dependency
+        lc_errors = None  # type: ignore[assignment]
+
+    if lc_errors is not None and isinstance(exc, lc_errors.ContextOverflowError):
+        return 400, "model_context_overflow", (
+            f"{_provider_label(exc, settings)} cannot take a conversation this long; "
+            "start a new session."
+        )
     if openai is not None and isinstance(exc, openai.OpenAIError):
-        return _classify_openai(exc, openai, settings)
+        mapped = _classify_openai(exc, openai, settings)
+        if mapped is not None:
+            return mapped
+    if lc_errors is not None and isinstance(exc, lc_errors.ModelError):
+        return _classify_langchain(exc, lc_errors, settings)
     if _is_stream_chunk_timeout(exc):
         who = _provider_label(exc, settings)
         seconds = getattr(exc, "timeout_s", None)
@@ -295,6 +318,33 @@ def _classify_openai(
     if isinstance(exc, openai.APIError):
         return 502, "model_error", f"{who} returned an invalid response."
     return None
+
+
+def _classify_langchain(
+    exc: BaseException, lc_errors: Any, settings: Settings | None
+) -> ModelErrorMapping | None:
+    """Provider-neutral model errors of langchain-core (any chat-model integration)."""
+    who = _provider_label(exc, settings)
+    if isinstance(exc, lc_errors.ModelTimeoutError):
+        seconds = _timeout_of(exc, settings)
+        return 504, "model_timeout", f"{who} did not answer within {_seconds(seconds)}."
+    if isinstance(exc, lc_errors.ModelRateLimitError):
+        return 503, "model_rate_limited", (
+            f"{who} is rate limiting requests; try again shortly."
+        )
+    if isinstance(exc, lc_errors.ModelConnectionError):
+        return 502, "model_unavailable", f"{who} could not be reached."
+    if isinstance(exc, lc_errors.ModelAuthenticationError | lc_errors.ModelPermissionDeniedError):
+        return 502, "model_auth_failed", (
+            f"{who} rejected the credentials; {_auth_hint(exc, settings)}"
+        )
+    if isinstance(exc, lc_errors.ModelNotFoundError):
+        return 502, "model_not_found", (
+            f"{who} does not know the model; {_model_hint(exc, settings)}"
+        )
+    if isinstance(exc, lc_errors.ModelRefusalError):
+        return None
+    return 502, "model_error", f"{who} failed to answer."
 
 
 def _seconds(value: float | None) -> str:
