@@ -1,0 +1,32 @@
+# Cosmic Works agent backend. Runs as a non-root user on port 80; data (SQLite files) on /data.
+# Secrets come from the environment at run time, never from a baked-in .env.
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-deps --require-hashes -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY catalog ./catalog
+COPY core ./core
+COPY graphs ./graphs
+COPY tools ./tools
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . 2>/dev/null \
+    || /opt/venv/bin/pip install --no-deps .
+
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    COSMIC_WORKS_DATA_DIR=/data
+RUN useradd --system --uid 10001 --home-dir /data cosmic \
+    && mkdir -p /data && chown cosmic /data
+COPY --from=build /opt/venv /opt/venv
+USER cosmic
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 80
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:80/healthz').status != 200)"
+CMD ["cosmic-works", "serve", "--host", "0.0.0.0", "--port", "80", "--proxy-headers", "--forwarded-allow-ips", "*"]
