@@ -139,9 +139,7 @@ def _http_error(source: str, exc: Exception) -> SourceError:
     return SourceError(f"{source}: cannot fetch: {exc}")
 
 
-def read_documents(
-    source: Source, *, transport: httpx.BaseTransport | None = None
-) -> list[Any]:
+def read_documents(source: Source, *, transport: httpx.BaseTransport | None = None) -> list[Any]:
     """Raw documents of one source (path or http(s) URL), blocking."""
     if is_url(source):
         url = str(source)

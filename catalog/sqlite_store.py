@@ -53,6 +53,7 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant
 FUSION_DEPTH = 50  # candidates taken from each ranking before fusion
 SCHEMA_VERSION = 1
 READ_THREADS = 4
+SCORE_CHUNK_ROWS = 8192  # 8192 x 384 float32 = 12 MiB per einsum call
 
 T = TypeVar("T")
 FloatMatrix = np.ndarray[Any, np.dtype[np.float32]]
@@ -128,7 +129,7 @@ def _embedding_identity(embeddings: Embeddings) -> str:
     return embedding_identity(embeddings)
 
 
-def _unit(vectors: Sequence[Sequence[float]] | FloatMatrix) -> FloatMatrix:
+def _unit(vectors: Sequence[float] | Sequence[Sequence[float]] | FloatMatrix) -> FloatMatrix:
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim == 1:
         matrix = matrix[None, :]
@@ -148,10 +149,12 @@ class _Snapshot:
     _positions: dict[int, int] | None = None
     _inverted: dict[str, list[int]] | None = field(default=None)
 
-    def mask(self, flt: dict[str, str]) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        mask = np.ones(len(self.rowids), dtype=bool)
+    def mask(self, flt: dict[str, str]) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
+        """Rows passing every filter (case-insensitive equality); None when unfiltered."""
+        mask: np.ndarray[Any, np.dtype[np.bool_]] | None = None
         for name, value in flt.items():
-            mask &= self.keys[name] == _key(value)
+            match = self.keys[name] == _key(value)
+            mask = match if mask is None else mask & match
         return mask
 
     def positions(self) -> dict[int, int]:
@@ -210,9 +213,7 @@ class SqliteCatalogStore:
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"catalog store {self._path}: {exc}")
 
-    async def _run(
-        self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any
-    ) -> T:
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise StoreError(f"catalog store {self._path}: the store is closed")
 
@@ -416,13 +417,28 @@ class SqliteCatalogStore:
         }
         return _Snapshot(version=version, rowids=rowids, matrix=matrix, keys=keys)
 
-    def _scores(self, snapshot: _Snapshot, query: FloatMatrix) -> np.ndarray[Any, Any]:
-        if snapshot.matrix.shape[1] != query.shape[1]:
+    def _scores(
+        self, snapshot: _Snapshot, query: FloatMatrix, flt: dict[str, str]
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Cosine similarity of every row; rows failing the filter get -inf."""
+        matrix = snapshot.matrix
+        if matrix.shape[1] != query.shape[1]:
             raise StoreError(
-                f"catalog store {self._path}: stored vectors have {snapshot.matrix.shape[1]} "
+                f"catalog store {self._path}: stored vectors have {matrix.shape[1]} "
                 f"dimensions, the query has {query.shape[1]}; re-run `cosmic-works load --replace`"
             )
-        return snapshot.matrix @ query[0]
+        # Chunked einsum, not `matrix @ q`: OpenBLAS spreads gemv over threads and slows down
+        # several-fold when the cores are busy, while this single-threaded loop runs at memory
+        # bandwidth (the bound for an exact scan) whatever the load.
+        scores = np.empty(len(matrix), dtype=np.float32)
+        vector = query[0]
+        for start in range(0, len(matrix), SCORE_CHUNK_ROWS):
+            stop = start + SCORE_CHUNK_ROWS
+            np.einsum("ij,j->i", matrix[start:stop], vector, out=scores[start:stop])
+        mask = snapshot.mask(flt)
+        if mask is not None:
+            scores[~mask] = -np.inf
+        return scores
 
     def _docs_by_rowid(
         self, conn: sqlite3.Connection, collection: Collection, rowids: list[int]
@@ -450,19 +466,14 @@ class SqliteCatalogStore:
         ]
 
     @staticmethod
-    def _top(
-        scores: np.ndarray[Any, Any], candidates: np.ndarray[Any, Any], k: int
-    ) -> np.ndarray[Any, Any]:
-        """Positions of the k best candidates, best first (argpartition, then a small sort)."""
-        if len(candidates) == 0:
-            return candidates
-        sub = scores[candidates]
-        if len(candidates) > k:
-            part = np.argpartition(-sub, k - 1)[:k]
+    def _top(scores: np.ndarray[Any, Any], k: int) -> list[int]:
+        """Positions of the k best rows, best first, filtered-out rows (-inf) excluded."""
+        if len(scores) > k:
+            part = np.argpartition(-scores, k - 1)[:k]
         else:
-            part = np.arange(len(candidates))
-        order = part[np.argsort(-sub[part], kind="stable")]
-        return candidates[order]
+            part = np.arange(len(scores))
+        order = part[np.argsort(-scores[part], kind="stable")]
+        return [int(p) for p in order if scores[p] != -np.inf]
 
     def _vector_sync(
         self,
@@ -475,9 +486,8 @@ class SqliteCatalogStore:
         snapshot = self._snapshot(conn, collection)
         if len(snapshot.rowids) == 0:
             return []
-        scores = self._scores(snapshot, query)
-        candidates = np.nonzero(snapshot.mask(flt))[0]
-        best = self._top(scores, candidates, k)
+        scores = self._scores(snapshot, query, flt)
+        best = self._top(scores, k)
         return self._hits(
             conn, collection, [(int(snapshot.rowids[i]), float(scores[i])) for i in best]
         )
@@ -543,25 +553,25 @@ class SqliteCatalogStore:
         snapshot = self._snapshot(conn, "products")
         if len(snapshot.rowids) == 0:
             return []
-        scores = self._scores(snapshot, query)
-        mask = snapshot.mask(flt)
-        candidates = np.nonzero(mask)[0]
-        vector_best = self._top(scores, candidates, max(FUSION_DEPTH, k))
+        scores = self._scores(snapshot, query, flt)
+        vector_best = self._top(scores, max(FUSION_DEPTH, k))
         if self._fts:
             keyword_rowids = self._keyword_fts(conn, text, 4 * FUSION_DEPTH)
         else:
             keyword_rowids = self._keyword_tokens(conn, snapshot, text, 4 * FUSION_DEPTH)
         positions = snapshot.positions()
         keyword = [p for p in (positions.get(r) for r in keyword_rowids) if p is not None]
-        keyword = [p for p in keyword if mask[p]][:FUSION_DEPTH]
+        keyword = [p for p in keyword if scores[p] != -np.inf][:FUSION_DEPTH]
         fused: dict[int, float] = {}
         for rank, position in enumerate(keyword, start=1):
             fused[position] = 1.0 / (RRF_K + rank)
         # Search is exact, so every candidate has a true vector rank: use it for keyword hits
         # too, so a strong keyword match is never outranked by a doc found by one list only.
-        candidate_scores = scores[candidates]
-        for position in set(int(p) for p in vector_best) | set(keyword):
-            rank = 1 + int(np.count_nonzero(candidate_scores > scores[position]))
+        vector_rank = {p: rank for rank, p in enumerate(vector_best, start=1)}
+        for position in keyword:
+            if position not in vector_rank:
+                vector_rank[position] = 1 + int(np.count_nonzero(scores > scores[position]))
+        for position, rank in vector_rank.items():
             fused[position] = fused.get(position, 0.0) + 1.0 / (RRF_K + rank)
         ranked = sorted(fused, key=lambda p: (-fused[p], -scores[p]))[:k]
         return self._hits(
@@ -770,6 +780,12 @@ def _check_collection(collection: str) -> None:
         raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
+def _prepare_dir(path: Path) -> Path:
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 async def open_sqlite_store(
     path: str | Path, embeddings: Embeddings, *, allow_identity_change: bool = False
 ) -> SqliteCatalogStore:
@@ -779,9 +795,9 @@ async def open_sqlite_store(
     `allow_identity_change` (used by `load --replace`): then searches and upserts refuse until
     the collections are dropped, which re-stamps the store with the configured model.
     """
-    target = Path(path).expanduser()
+    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = await asyncio.to_thread(_prepare_dir, target)
     except OSError as exc:
         raise StoreError(f"catalog store {target}: cannot create its directory: {exc}") from exc
     store = SqliteCatalogStore(target, embeddings)

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from langchain_core.language_models import BaseChatModel
 
 from core.settings import Settings
-
-
-def _build_sample_catalog(path: Path) -> None:
-    from catalog.embeddings import build_embeddings
-    from catalog.loader import load_catalog
-    from catalog.sqlite_store import open_sqlite_store
-
-    async def build() -> None:
-        embeddings = build_embeddings(Settings(_env_file=None))
-        store = await open_sqlite_store(path, embeddings)
-        try:
-            await load_catalog(store)
-        finally:
-            await store.aclose()
-
-    asyncio.run(build())
+from tests.fakes import AppFactory
 
 
 @pytest.fixture(scope="session")
-def sample_catalog_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled sample loaded once per test session (embedding it takes seconds)."""
-    path = tmp_path_factory.mktemp("sample-catalog") / "catalog.sqlite"
-    _build_sample_catalog(path)
-    return path
+def sample_catalog_file(sample_store_path: Path) -> Path:
+    """The bundled sample, loaded once and cached (see `sample_store_path` in tests/conftest.py)."""
+    return sample_store_path
 
 
 @pytest.fixture
@@ -74,3 +58,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+# --- Apps over a chosen chat model (chat / session / turn tests) ------------------------------
+
+
+@pytest.fixture
+def open_app(settings: Settings) -> AppFactory:
+    """`async with open_app(model=..., settings=...) as app:` — an app with its lifespan running.
+
+    Defaults to the test settings and the configured (offline) model; pass a scripted fake
+    model to control answers, delays and failures.
+    """
+
+    @asynccontextmanager
+    async def factory(
+        model: BaseChatModel | None = None, *, settings: Settings = settings
+    ) -> AsyncIterator[FastAPI]:
+        from app.main import create_app
+
+        application = create_app(settings, model=model)
+        async with application.router.lifespan_context(application):
+            yield application
+
+    return factory

@@ -1,0 +1,104 @@
+"""Shared fixtures: cheap deterministic embeddings, the real local model, the loaded sample."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import Embeddings
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class HashingEmbeddings(Embeddings):
+    """Bag of words hashed into 384 dims: texts sharing words are similar. For store tests."""
+
+    dimensions = 384
+
+    def _embed(self, text: str) -> list[float]:
+        vector = np.zeros(self.dimensions, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            vector[bucket % self.dimensions] += 1.0
+        norm = float(np.linalg.norm(vector))
+        return (vector / norm if norm else vector).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+@pytest.fixture
+def hashing_embeddings() -> HashingEmbeddings:
+    return HashingEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def local_embeddings() -> Embeddings:
+    """The real all-MiniLM-L6-v2 embeddings (skips until `catalog.embeddings` exists)."""
+    embeddings_module = pytest.importorskip("catalog.embeddings")
+    from core.settings import Settings
+
+    return embeddings_module.build_embeddings(Settings(_env_file=None, embeddings="local"))
+
+
+def _sample_key(embeddings: Embeddings) -> str:
+    """Changes whenever the sample, the document texts, the store or the model change."""
+    import catalog.documents
+    import catalog.models
+    import catalog.sqlite_store
+    from catalog.loader import SAMPLE_CUSTOMERS, SAMPLE_PRODUCTS, sample_path
+
+    digest = hashlib.sha256(catalog.sqlite_store._embedding_identity(embeddings).encode())
+    for module in (catalog.documents, catalog.models, catalog.sqlite_store):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    for name in (SAMPLE_PRODUCTS, SAMPLE_CUSTOMERS):
+        digest.update(sample_path(name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def sample_store_path(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    local_embeddings: Embeddings,
+) -> Path:
+    """A SQLite catalog with the bundled sample loaded; a private copy per session.
+
+    Embedding the ~2,000 sample documents takes a minute on two cores, so the loaded file is
+    kept in pytest's cache dir under a content key and reused by later runs.
+    Tests using it on a fresh machine need a longer timeout (`pytest.mark.timeout(900)`).
+    """
+    from catalog.loader import SAMPLE_CUSTOMERS, SAMPLE_PRODUCTS, load_catalog, sample_path
+    from catalog.sqlite_store import open_sqlite_store
+
+    for name in (SAMPLE_PRODUCTS, SAMPLE_CUSTOMERS):
+        if not sample_path(name).is_file():
+            pytest.skip(f"sample file {name} not written yet")
+    cached = request.config.cache.mkdir("cosmic-works-sample") / (
+        f"{_sample_key(local_embeddings)}.sqlite"
+    )
+    if not cached.is_file():
+        building = cached.with_suffix(f".{os.getpid()}.tmp")
+
+        async def build() -> None:
+            store = await open_sqlite_store(building, local_embeddings)
+            try:
+                report = await load_catalog(store)
+                assert not report.rejects, report.rejects[:5]
+            finally:
+                await store.aclose()  # checkpoints the WAL into the main file
+
+        asyncio.run(build())
+        os.replace(building, cached)
+    path = tmp_path_factory.mktemp("sample-store") / "catalog.sqlite"
+    shutil.copy(cached, path)
+    return path
