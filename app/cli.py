@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,106 @@ def _run_load(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------ serve
+
+
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    parser.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-* headers (behind a reverse proxy or a container ingress)",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxy addresses trusted for X-Forwarded-* (e.g. '*' inside a container)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    """Serve the API; the lifespan loads the bundled sample into an empty embedded store."""
+    import uvicorn
+
+    from core.settings import Settings
+
+    Settings()  # fail fast, as one line, on invalid settings
+    print(
+        f"Cosmic Works agent: http://{args.host}:{args.port}/ "
+        f"(API docs at /docs, LangServe playground at /agent/playground/)",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        workers=None if args.reload else args.workers,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level="info",
+    )
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------- ask
+
+
+def _configure_ask(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", help="the question to ask the agent")
+    parser.add_argument(
+        "--session", metavar="ID", help="continue this session (default: a new session)"
+    )
+
+
+async def _ask(question: str, session: str | None) -> str:
+    """Run one turn, streaming the answer's tokens to stdout; returns the session id."""
+    import uuid
+
+    from langchain_core.messages import AIMessageChunk, HumanMessage
+
+    from core.settings import Settings
+    from graphs.graph import AGENT_NODE
+    from graphs.runtime import open_runtime
+
+    settings = Settings()
+    session_id = session or uuid.uuid4().hex
+    async with open_runtime(settings) as runtime:
+        config = runtime.run_config(session_id)
+        streamed = False
+        async for chunk, metadata in runtime.graph.astream(
+            {"messages": [HumanMessage(question)]}, config, stream_mode="messages"
+        ):
+            if (
+                isinstance(chunk, AIMessageChunk)
+                and metadata.get("langgraph_node") == AGENT_NODE
+                and not chunk.tool_call_chunks
+                and chunk.text
+            ):
+                sys.stdout.write(chunk.text)
+                sys.stdout.flush()
+                streamed = True
+        if not streamed:  # a model that does not stream: print the final answer
+            state = await runtime.graph.aget_state(config)
+            sys.stdout.write(state.values["messages"][-1].text)
+        sys.stdout.write("\n")
+    return session_id
+
+
+def _run_ask(args: argparse.Namespace) -> int:
+    from app.schemas import SESSION_ID_PATTERN
+
+    if args.session is not None and not re.fullmatch(SESSION_ID_PATTERN, args.session):
+        raise CliError("--session: letters, digits and _ . : - only, at most 128 characters")
+    session_id = asyncio.run(_ask(args.question, args.session))
+    print(f"(session {session_id}: continue with --session {session_id})", file=sys.stderr)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------- main
 
 COMMANDS: dict[str, Command] = {
@@ -148,6 +249,16 @@ COMMANDS: dict[str, Command] = {
         help="load products, customers and sales orders (files or URLs) into the catalog",
         configure=_configure_load,
         run=_run_load,
+    ),
+    "serve": Command(
+        help="serve the HTTP API (loads the sample into an empty embedded store first)",
+        configure=_configure_serve,
+        run=_run_serve,
+    ),
+    "ask": Command(
+        help="ask the agent one question from the terminal",
+        configure=_configure_ask,
+        run=_run_ask,
     ),
 }
 
@@ -171,7 +282,14 @@ def _fatal_message(exc: BaseException) -> str:
         return f"invalid setting {where}: {first['msg']}"
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
-    known = ("SourceError", "StoreError", "EmbeddingsError", "CliError")
+    known = (
+        "SourceError",
+        "StoreError",
+        "EmbeddingsError",
+        "CliError",
+        "CheckpointerError",
+        "ModelConfigError",
+    )
     return message if type(exc).__name__ in known else f"{type(exc).__name__}: {message}"
 
 
