@@ -12,7 +12,7 @@ Three rules live here so that both routes honour them identically:
   counted and removed when no request holds or waits for them, so the registry stays as small
   as the number of sessions in flight. The lock is per process: replicas behind a load
   balancer do not serialise each other (route a session to one replica if that matters).
-  LangServe's `/agent` routes do not take it either.
+  LangServe's `/agent` routes take the same locks (`app.langserve_routes`).
 * **Only complete turns are stored.** A turn that fails or is cancelled (client disconnect,
   shutdown) is rolled back: its messages — the user's prompt, tool calls, tool results —
   are removed from the thread, so no half answer and no tool call without its result (which

@@ -6,7 +6,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -51,6 +57,26 @@ def trim_history(messages: Sequence[AnyMessage], max_messages: int) -> list[AnyM
     return [messages[last_human], *tail]
 
 
+def drop_unpaired_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """Remove tool calls without results (and results without calls) from the model's input.
+
+    A process killed between the model's tool call and the tool's answer leaves such a call in
+    the checkpoint; providers reject a conversation containing one, which would break the
+    session for good. The checkpoint itself is left as it is.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    requested = {call["id"] for m in messages if isinstance(m, AIMessage) for call in m.tool_calls}
+    kept: list[AnyMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage) and message.tool_calls:
+            if not all(call["id"] in answered for call in message.tool_calls):
+                continue
+        if isinstance(message, ToolMessage) and message.tool_call_id not in requested:
+            continue
+        kept.append(message)
+    return kept
+
+
 def _route_after_agent(state: AgentState) -> str:
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls:
@@ -80,7 +106,7 @@ def build_graph(
             if thread_id:
                 owner = str(configurable.get("owner") or "")
                 await on_turn(str(thread_id), messages[-1].text, owner)
-        history = trim_history(messages, max_context_messages)
+        history = trim_history(drop_unpaired_tool_calls(messages), max_context_messages)
         response = await bound_model.ainvoke([system, *history], config)
         if isinstance(response, AIMessage) and response.tool_calls and state["remaining_steps"] < 2:
             response = AIMessage(id=response.id, content=STEP_LIMIT_MESSAGE)
