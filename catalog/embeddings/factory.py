@@ -63,8 +63,9 @@ def _azure_openai(settings: Settings) -> Embeddings:
     from langchain_openai import AzureOpenAIEmbeddings
 
     auth: dict[str, object]
-    if settings.azure_openai_api_key is not None and settings.azure_openai_api_key.get_secret_value():
-        auth = {"api_key": settings.azure_openai_api_key}
+    key = settings.azure_openai_api_key
+    if key is not None and key.get_secret_value():
+        auth = {"api_key": key}
         auth_kind = "api key"
     else:
         auth = {"azure_ad_token_provider": _entra_id_token_provider()}

@@ -87,9 +87,7 @@ def main() -> None:
     assert model.max_seq_length == 256, model.max_seq_length
     n_tokens = [len(model.tokenizer(t)["input_ids"]) for t in TEXTS]
     assert max(n_tokens) > 256, "the long text must exercise truncation"
-    vectors = model.encode(
-        TEXTS, batch_size=8, convert_to_numpy=True, normalize_embeddings=False
-    )
+    vectors = model.encode(TEXTS, batch_size=8, convert_to_numpy=True, normalize_embeddings=False)
     reference = {
         "model": "sentence-transformers/all-MiniLM-L6-v2",
         "model_file_sha256": hashlib.sha256(weights).hexdigest(),
@@ -109,7 +107,13 @@ def main() -> None:
             for text, n, vec in zip(TEXTS, n_tokens, vectors, strict=True)
         ],
     }
-    args.out.write_text(json.dumps(reference, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    # One line per item keeps the file diffable without 7,680 lines of numbers.
+    items = reference.pop("items")
+    head = json.dumps(reference, ensure_ascii=False, indent=1)[:-2]
+    lines = [json.dumps(item, ensure_ascii=False) for item in items]
+    body = head + ',\n "items": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
+    json.loads(body)  # well-formed
+    args.out.write_text(body, "utf-8")
     print(f"wrote {len(TEXTS)} vectors to {args.out}")
 
 
