@@ -229,6 +229,7 @@ async def _ask(question: str, session: str | None) -> str:
             state = await runtime.graph.aget_state(config)
             sys.stdout.write(state.values["messages"][-1].text)
         sys.stdout.write("\n")
+        sys.stdout.flush()
     return session_id
 
 

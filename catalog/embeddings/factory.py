@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
-from catalog.embeddings.local import DIMENSIONS, MODEL_NAME, EmbeddingsError, LocalMiniLMEmbeddings
+from catalog.embeddings.local import IDENTITY as LOCAL_IDENTITY
+from catalog.embeddings.local import EmbeddingsError, LocalMiniLMEmbeddings
+from catalog.embeddings.precomputed import bundled_sample_vectors
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.settings import Settings
@@ -38,7 +40,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
     """
     provider = settings.embeddings
     if provider == "local":
-        return LocalMiniLMEmbeddings()
+        return LocalMiniLMEmbeddings(precomputed=bundled_sample_vectors())
     if provider == "azure_openai":
         return _azure_openai(settings)
     if provider == "openai":
@@ -140,7 +142,7 @@ def embedding_identity(embeddings: Embeddings) -> str:
     otherwise its class name (and `size`, as in LangChain's fake embeddings) is used.
     """
     if isinstance(embeddings, LocalMiniLMEmbeddings):
-        return f"local:{MODEL_NAME}:{DIMENSIONS}"
+        return LOCAL_IDENTITY
     explicit = getattr(embeddings, "identity", None)
     if isinstance(explicit, str) and explicit:
         return explicit

