@@ -29,4 +29,5 @@ VOLUME ["/data"]
 EXPOSE 80
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:80/healthz').status != 200)"
-CMD ["cosmic-works", "serve", "--host", "0.0.0.0", "--port", "80", "--proxy-headers", "--forwarded-allow-ips", "*"]
+# The original lab's command; the lifespan loads the bundled sample into an empty /data store.
+CMD ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "80", "--proxy-headers", "--forwarded-allow-ips", "*"]

@@ -151,13 +151,14 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     parser.add_argument(
         "--proxy-headers",
-        action="store_true",
-        help="trust X-Forwarded-* headers (behind a reverse proxy or a container ingress)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="honour X-Forwarded-* headers from trusted proxies (default: on, as uvicorn)",
     )
     parser.add_argument(
         "--forwarded-allow-ips",
         default=None,
-        help="proxy addresses trusted for X-Forwarded-* (e.g. '*' inside a container)",
+        help="proxies trusted for X-Forwarded-* (default 127.0.0.1; '*' inside a container)",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
 

@@ -92,10 +92,10 @@ def verdict(ok: bool) -> str:
 
 
 def local_embeddings() -> Embeddings:
-    from catalog.embeddings import build_embeddings
-    from core.settings import Settings
+    """The local model *without* the shipped sample vectors: every text is really computed."""
+    from catalog.embeddings import LocalMiniLMEmbeddings
 
-    return build_embeddings(Settings(_env_file=None, embeddings="local"))
+    return LocalMiniLMEmbeddings()
 
 
 def bench_embeddings(embeddings: Embeddings, texts: list[str]) -> tuple[list[Row], np.ndarray]:

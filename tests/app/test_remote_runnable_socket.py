@@ -8,12 +8,7 @@ selects the offline model, so nothing but the loopback interface is used.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,54 +19,12 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langserve import RemoteRunnable
 
+from tests.server_process import uvicorn_server
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCEPTANCE = "What was the price of the product with sku `FR-R92B-58`?"
 PRICE = "$1431.50"
-STARTUP_TIMEOUT_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _server_env(data_dir: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing from the developer's shell may pick another model, store or key.
-        if not key.startswith(("COSMIC_WORKS_", "AZURE_OPENAI_", "OPENAI_", "AOAI_", "MONGODB_"))
-        and key != "DB_CONNECTION_STRING"
-    }
-    env.update(
-        {
-            "COSMIC_WORKS_DATA_DIR": str(data_dir),
-            "COSMIC_WORKS_MODEL": "offline",
-            "COSMIC_WORKS_EMBEDDINGS": "local",
-            "COSMIC_WORKS_STORE": "sqlite",
-            "COSMIC_WORKS_CHECKPOINTER": "sqlite",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        }
-    )
-    return env
-
-
-def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"uvicorn not healthy after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -81,39 +34,8 @@ def server_url(
     """A uvicorn subprocess serving the app on a free loopback port; stopped afterwards."""
     data_dir = tmp_path_factory.mktemp("socket-server")
     shutil.copy(sample_catalog_file, data_dir / "catalog.sqlite")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = data_dir / "uvicorn.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "app.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=data_dir,  # no .env of the checkout is read
-            env=_server_env(data_dir),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_healthy(base_url, process, log)
+    with uvicorn_server(data_dir) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture
