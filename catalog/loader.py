@@ -239,18 +239,23 @@ def plan_sources(
 ) -> list[tuple[Source, Collection]]:
     """Distinct sources to read, each with the collection of its untyped documents.
 
-    Unset sources default to the bundled sample. Customers and sales come from the same mixed
-    file in the original data, so the sample `customer.json` is used only when neither is given.
-    Every document of every source is loaded into the collection its `type` names.
+    With no source at all, the bundled sample is loaded (`product.json`, and `customer.json`
+    which mixes customers and sales orders as the original data does). Once any source is
+    given, only the given ones are read: `load --products my.json` must not reload the sample's
+    customers. Every document of every source goes to the collection its `type` names.
     """
-    plan: list[tuple[Source, Collection]] = [(products or sample_path(SAMPLE_PRODUCTS), "products")]
-    if customers is None and sales is None:
-        plan.append((sample_path(SAMPLE_CUSTOMERS), "customers"))
-    else:
-        if customers is not None:
-            plan.append((customers, "customers"))
-        if sales is not None:
-            plan.append((sales, "sales"))
+    if products is None and customers is None and sales is None:
+        return [
+            (sample_path(SAMPLE_PRODUCTS), "products"),
+            (sample_path(SAMPLE_CUSTOMERS), "customers"),
+        ]
+    plan: list[tuple[Source, Collection]] = []
+    if products is not None:
+        plan.append((products, "products"))
+    if customers is not None:
+        plan.append((customers, "customers"))
+    if sales is not None:
+        plan.append((sales, "sales"))
     seen: set[str] = set()
     distinct = []
     for source, default in plan:

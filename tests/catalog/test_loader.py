@@ -163,10 +163,10 @@ def test_plan_sources_defaults_and_mixed_file(tmp_path: Path) -> None:
     assert [default for _, default in sample] == ["products", "customers"]
     assert [Path(s).name for s, _ in sample] == [SAMPLE_PRODUCTS, SAMPLE_CUSTOMERS]
     mixed = str(tmp_path / "customer.json")
-    assert plan_sources(None, mixed, None)[1:] == [(mixed, "customers")]
-    assert plan_sources(None, mixed, mixed)[1:] == [(mixed, "customers")]  # read once
+    assert plan_sources(None, mixed, None) == [(mixed, "customers")]  # no sample products
+    assert plan_sources(None, mixed, mixed) == [(mixed, "customers")]  # read once
     sales = str(tmp_path / "sales.json")
-    assert plan_sources(None, None, sales)[1:] == [(sales, "sales")]
+    assert plan_sources(None, None, sales) == [(sales, "sales")]
 
 
 # ------------------------------------------------------------------------------- URLs
