@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,19 @@ def sample_store_path(
     path = tmp_path_factory.mktemp("sample-store") / "catalog.sqlite"
     shutil.copy(cached, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SecantusDB server (real MongoDB wire protocol) for the whole test session."""
+    from tests.mongo_server import secantus_server
+
+    with secantus_server(tmp_path_factory.mktemp("secantus") / "data") as uri:
+        yield uri
+
+
+@pytest.fixture
+def mongodb_database(request: pytest.FixtureRequest) -> str:
+    """A database name of this test's own, so tests never see each other's documents."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
+    return f"cw_test_{digest}"
