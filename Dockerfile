@@ -19,6 +19,7 @@ FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
+    OPENBLAS_NUM_THREADS=1 \
     COSMIC_WORKS_DATA_DIR=/data
 RUN useradd --system --uid 10001 --home-dir /data cosmic \
     && mkdir -p /data && chown cosmic /data
