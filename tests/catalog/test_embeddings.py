@@ -200,6 +200,7 @@ def test_loads_once_across_threads(
         return prepared
 
     monkeypatch.setattr(local_module, "_load_model", slow_load)
+    local_module._load_model_cached.cache_clear()
     fresh = LocalMiniLMEmbeddings()
     results: list[list[float]] = []
     threads = [
@@ -212,6 +213,9 @@ def test_loads_once_across_threads(
         thread.join()
     assert calls == 1
     assert len(results) == 6 and all(r == results[0] for r in results)
+    LocalMiniLMEmbeddings().embed_query("another instance")  # shares the process-wide load
+    assert calls == 1
+    local_module._load_model_cached.cache_clear()  # later tests load the real model again
 
 
 def _copy_model_dir(target: Path) -> Path:
