@@ -91,16 +91,10 @@ def _configure_load(parser: argparse.ArgumentParser) -> None:
 
 
 async def _open_store(settings: Settings, embeddings: Embeddings, replace: bool) -> Any:
-    if settings.store == "sqlite":
-        from catalog.sqlite_store import open_sqlite_store
+    """The configured store; `--replace` may open one built with another embedding model."""
+    from catalog.factory import open_catalog_store
 
-        return await open_sqlite_store(
-            settings.sqlite_catalog_path, embeddings, allow_identity_change=replace
-        )
-    raise CliError(
-        f"store {settings.store!r}: the MongoDB store comes with the MongoDB backend; "
-        "use COSMIC_WORKS_STORE=sqlite"
-    )
+    return await open_catalog_store(settings, embeddings, allow_identity_change=replace)
 
 
 async def _load(args: argparse.Namespace) -> tuple[LoadReport, str]:
@@ -123,7 +117,9 @@ async def _load(args: argparse.Namespace) -> tuple[LoadReport, str]:
     finally:
         progress.close()
         await store.aclose()
-    return report, str(settings.sqlite_catalog_path)
+    from catalog.factory import describe_catalog_store
+
+    return report, describe_catalog_store(settings)
 
 
 def _run_load(args: argparse.Namespace) -> int:
@@ -165,10 +161,17 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     """Serve the API; the lifespan loads the bundled sample into an empty embedded store."""
+    # One BLAS thread per process: a query's embedding is too small to gain from threads, and
+    # on a busy 2-core host OpenBLAS's thread hand-offs made its p90 10-40x worse
+    # (benchmarks/service.py). Set before numpy loads; an explicit value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import uvicorn
 
     from core.settings import Settings
 
+    # The app cannot see uvicorn's bind address: pass it on (workers and reloads inherit it)
+    # so that open mode on a non-loopback address logs a warning at startup (app.auth).
+    os.environ["COSMIC_WORKS_BIND_HOST"] = args.host
     Settings()  # fail fast, as one line, on invalid settings
     print(
         f"Cosmic Works agent: http://{args.host}:{args.port}/ "
@@ -244,6 +247,37 @@ def _run_ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- migrate
+
+
+def _configure_migrate(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Creates the checkpoint, session and catalog collections and their indexes on "
+        "MONGODB_URI / MONGODB_DATABASE. Run it once before the first load or serve on "
+        "Azure Cosmos DB, which refuses unique indexes on collections that hold documents. "
+        "Safe to re-run."
+    )
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    from core.mongodb import describe_mongodb
+    from core.settings import Settings
+    from graphs.migrate import run_migration
+
+    settings = Settings()
+    steps = asyncio.run(run_migration(settings))
+    uri = settings.mongodb_uri.get_secret_value() if settings.mongodb_uri else ""
+    print(f"{describe_mongodb(uri)}, database {settings.mongodb_database}", file=sys.stdout)
+    collection_width = max((len(step.collection) for step in steps), default=0)
+    what_width = max((len(step.what) for step in steps), default=0)
+    for step in steps:
+        print(
+            f"  {step.collection:<{collection_width}}  {step.what:<{what_width}}  {step.status}",
+            file=sys.stdout,
+        )
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------- main
 
 COMMANDS: dict[str, Command] = {
@@ -261,6 +295,11 @@ COMMANDS: dict[str, Command] = {
         help="ask the agent one question from the terminal",
         configure=_configure_ask,
         run=_run_ask,
+    ),
+    "migrate": Command(
+        help="create the MongoDB collections and indexes (run before the first load on Cosmos DB)",
+        configure=_configure_migrate,
+        run=_run_migrate,
     ),
 }
 
@@ -290,6 +329,8 @@ def _fatal_message(exc: BaseException) -> str:
         "EmbeddingsError",
         "CliError",
         "CheckpointerError",
+        "MigrationError",
+        "SessionIndexError",
         "ModelConfigError",
     )
     return message if type(exc).__name__ in known else f"{type(exc).__name__}: {message}"

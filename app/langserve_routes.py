@@ -34,12 +34,12 @@ Design (each point answers a trap of this stack; see DESIGN.md):
   LangGraph see it and answers 422 in our error shape: `input` must be `{"messages": [...]}`
   with 1..50 LangChain message dicts, each `{"type": "human" | "ai", "content": ...}`, the last
   one `human` (a run is a user turn; history lives in the checkpointer), a human message
-  holding 1..4000 characters as on `/ai`. OpenAI-style
+  holding 1..`COSMIC_WORKS_MAX_PROMPT_CHARS` (4000) characters as on `/ai`. OpenAI-style
   `{"role": "user", ...}` dicts are **not** accepted here (the 422 says which shape to send):
   the served schema stays LangChain's, which `RemoteRunnable` and the playground speak; plain
   JSON clients have `POST /ai`. `system` messages are refused (the server owns the prompt), as
   are `tool` messages and AI messages carrying tool calls (unpaired calls break providers). A
-  batch holds at most 16 inputs (413 beyond).
+  batch holds at most `COSMIC_WORKS_MAX_BATCH` (16) inputs (413 beyond).
 * **Streaming.** `/agent/stream` yields graph *state updates* per node (LangGraph's default
   `updates` mode: `{"agent": {"messages": [AIMessage]}}`, `{"tools": {"messages": [...]}}`),
   not tokens. Tokens come from `/agent/stream_events` (`on_chat_model_stream` events, whose
@@ -93,8 +93,9 @@ from pydantic import (
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import get_owner
+from app.deps import owner_of
 from app.errors import ApiError, classify_exception
+from app.logging import run_metadata
 from app.schemas import MAX_PROMPT_CHARS, SESSION_ID_PATTERN
 from app.turns import ensure_session_writable, rollback_on_failure, turn_locks
 from graphs.runtime import AgentRuntime
@@ -102,7 +103,7 @@ from graphs.runtime import AgentRuntime
 logger = logging.getLogger(__name__)
 
 AGENT_PATH = "/agent"
-MAX_BATCH_INPUTS = 16
+MAX_BATCH_INPUTS = 16  # the default of COSMIC_WORKS_MAX_BATCH
 MAX_INPUT_MESSAGES = 50
 ACCEPTED_MESSAGE_TYPES = ("human", "ai")
 RUN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events"})
@@ -207,7 +208,9 @@ def _text_length(content: Any) -> int:
     return total
 
 
-def validate_agent_input(value: Any, where: str = "input") -> None:
+def validate_agent_input(
+    value: Any, where: str = "input", max_prompt_chars: int = MAX_PROMPT_CHARS
+) -> None:
     """Check one run input (`{"messages": [...]}`); raise a 422 `ApiError` naming the field."""
     if not isinstance(value, dict):
         raise _invalid(
@@ -251,16 +254,26 @@ def validate_agent_input(value: Any, where: str = "input") -> None:
             str(part) for part in first.get("loc", ()) if part not in ACCEPTED_MESSAGE_TYPES
         )
         raise _invalid(str(first.get("msg", "invalid value")), f"{field}.{location}") from None
+    except (TypeError, ValueError):
+        # LangChain's own validators raise these, e.g. for an unknown key in an
+        # `invalid_tool_calls` item (found by fuzzing: it was a 500).
+        raise _invalid("not a valid LangChain message", field) from None
     for index, message in enumerate(parsed):
         item = f"{field}.{index}"
         if isinstance(message, AIMessage) and message.tool_calls:
             raise _invalid("AI messages with tool calls are not accepted", f"{item}.tool_calls")
+        if isinstance(message, AIMessage) and message.invalid_tool_calls:
+            # Providers get these back as tool calls too (langchain-openai sends them as
+            # `tool_calls`), unpaired: refused like `tool_calls`.
+            raise _invalid(
+                "AI messages with tool calls are not accepted", f"{item}.invalid_tool_calls"
+            )
         if isinstance(message, HumanMessage):
             length = _text_length(message.content)
             if length == 0:
                 raise _invalid("must not be empty", f"{item}.content")
-            if length > MAX_PROMPT_CHARS:
-                raise _invalid(f"at most {MAX_PROMPT_CHARS} characters", f"{item}.content")
+            if length > max_prompt_chars:
+                raise _invalid(f"at most {max_prompt_chars} characters", f"{item}.content")
     if not isinstance(parsed[-1], HumanMessage):
         raise _invalid("the last message must be the user's (type 'human')", field)
 
@@ -345,6 +358,7 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         configurable.setdefault("owner", "")
         run_config["configurable"] = configurable
         run_config["recursion_limit"] = runtime.settings.recursion_limit
+        run_config["metadata"] = {**(run_config.get("metadata") or {}), **run_metadata()}
         return cast(RunnableConfig, run_config)
 
     @asynccontextmanager
@@ -360,6 +374,10 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         if not messages:  # validated before; kept for direct callers of the runnable
             raise _invalid("must hold at least one message", "input.messages")
         async with turn_locks(self._state).hold(thread_id):
+            # Checked again under the lock: two principals racing to create one thread id both
+            # pass the config modifier's check; the second must not run on the first's thread.
+            owner = str(config["configurable"].get("owner") or "")
+            await ensure_session_writable(runtime, thread_id, owner)
             async with rollback_on_failure(runtime, thread_id, str(messages[0].id)):
                 yield runtime.graph, config, {"messages": messages}
 
@@ -468,6 +486,8 @@ def _make_guard(app: FastAPI) -> Callable[[Request], Awaitable[None]]:
             return
         if getattr(app.state, "runtime", None) is None:
             raise _starting()
+        max_batch: int = getattr(app.state.settings, "max_batch", MAX_BATCH_INPUTS)
+        max_chars: int = getattr(app.state.settings, "max_prompt_chars", MAX_PROMPT_CHARS)
         try:
             body = await request.json()  # cached on the request: LangServe reads the same
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -478,17 +498,17 @@ def _make_guard(app: FastAPI) -> Callable[[Request], Awaitable[None]]:
             inputs = body.get("inputs")
             if not isinstance(inputs, list) or not inputs:
                 raise _invalid("required, a non-empty list of inputs", "inputs")
-            if len(inputs) > MAX_BATCH_INPUTS:
+            if len(inputs) > max_batch:
                 raise ApiError(
                     413,
                     "payload_too_large",
-                    f"inputs: at most {MAX_BATCH_INPUTS} inputs per batch, got {len(inputs)}",
+                    f"inputs: at most {max_batch} inputs per batch, got {len(inputs)}",
                     extra={"field": "inputs"},
                 )
             for index, item in enumerate(inputs):
-                validate_agent_input(item, f"inputs.{index}")
+                validate_agent_input(item, f"inputs.{index}", max_chars)
         else:
-            validate_agent_input(body.get("input"), "input")
+            validate_agent_input(body.get("input"), "input", max_chars)
 
     return guard_agent_request
 
@@ -499,7 +519,7 @@ def _make_config_modifier(
     async def modify_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
         """Per request (per batch item), before any response starts: thread id required,
         reserved keys dropped, owner set from the request, another owner's thread refused."""
-        owner = get_owner(request)
+        owner = owner_of(request)
         configurable = server_configurable(config.get("configurable"), owner)
         thread_id = check_thread_id(configurable)
         runtime: AgentRuntime | None = getattr(app.state, "runtime", None)

@@ -10,7 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from langchain_core.language_models import BaseChatModel
 
+from app.auth import install_auth, warn_if_open_on_network
 from app.errors import install_error_handlers
+from app.limits import RequestLimits
+from app.observability import install_observability, observed_runtime
 from core.settings import Settings
 from graphs.runtime import open_runtime
 
@@ -24,6 +27,7 @@ Cosmic Works products, customers and sales orders, with checkpointed conversatio
 * `POST /ai/stream` — the same turn as Server-Sent Events, token by token.
 * `/session/*` — list, load and delete conversations.
 * `/agent/*` — the graph through LangServe (invoke, batch, stream, stream_events, playground).
+* `/v1/*` — an OpenAI-compatible chat API (`/v1/models`, `/v1/chat/completions`).
 """
 
 
@@ -36,8 +40,9 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_if_open_on_network(settings)
         async with open_runtime(settings, model=model) as runtime:
-            app.state.runtime = runtime
+            app.state.runtime = observed_runtime(app, runtime)
             logger.info(
                 "cosmic works agent ready: model=%s store=%s checkpointer=%s",
                 settings.resolved_model,
@@ -57,29 +62,45 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
     )
     app.state.settings = settings
     app.state.runtime = None
+    install_observability(app, settings)  # logging, /metrics, request ids, access log
     install_error_handlers(app)
+    # Added before CORS, so they run inside it: 401/413 answers carry the CORS headers.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_prompt_chars=settings.max_prompt_chars,
+    )
+    install_auth(app, settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials="*" not in settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "X-Request-Id",
+            "X-Session-Id",
+        ],
         expose_headers=["X-Request-Id", "X-Session-Id"],
     )
 
-    from app.routes import health
+    from app.routes import chat_page, health
 
     app.include_router(health.router)
+    app.include_router(chat_page.router)
     _include_optional_routers(app)
     return app
 
 
 def _include_optional_routers(app: FastAPI) -> None:
     """Chat, session and LangServe routes (each in its own module)."""
-    from app.routes import chat, sessions
+    from app.routes import chat, openai_compat, sessions
 
     app.include_router(chat.router)
     app.include_router(sessions.router)
+    app.include_router(openai_compat.router)
 
     from app.langserve_routes import mount_langserve
 

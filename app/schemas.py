@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 NEW_SESSION_ID = "1234"  # the original frontend's "no session yet" id
-MAX_PROMPT_CHARS = 4000
+MAX_PROMPT_CHARS = 4000  # the default of COSMIC_WORKS_MAX_PROMPT_CHARS
+# The serving app's prompt limit, set per request by `app.limits.RequestLimits`.
+prompt_limit: ContextVar[int] = ContextVar("prompt_limit", default=MAX_PROMPT_CHARS)
 
 
 class AiRequest(BaseModel):
@@ -31,7 +35,23 @@ class AiRequest(BaseModel):
         pattern=SESSION_ID_PATTERN,
         description='Conversation id. Omit it or send "1234" to start a new session.',
     )
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(
+        min_length=1,
+        description="The question; at most COSMIC_WORKS_MAX_PROMPT_CHARS characters "
+        f"(default {MAX_PROMPT_CHARS}).",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_within_limit(cls, value: str) -> str:
+        limit = prompt_limit.get()
+        if len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": limit},
+            )
+        return value
 
 
 class AiResponse(BaseModel):

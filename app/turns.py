@@ -45,6 +45,7 @@ from langgraph.constants import END
 from starlette.datastructures import State
 
 from app.errors import ApiError
+from app.logging import run_metadata
 from app.schemas import NEW_SESSION_ID
 from graphs.graph import AGENT_NODE, TOOLS_NODE
 from graphs.runtime import AgentRuntime
@@ -157,8 +158,13 @@ def turn_locks(state: State) -> TurnLocks:
 
 
 def thread_config(runtime: AgentRuntime, session_id: str, **extra: Any) -> RunnableConfig:
-    """`runtime.run_config` typed as LangChain's `RunnableConfig`."""
-    return cast(RunnableConfig, runtime.run_config(session_id, **extra))
+    """`runtime.run_config` typed as LangChain's `RunnableConfig`, with the run metadata of
+    the request being served (its `request_id`, recorded by tracers with the run)."""
+    config = cast(RunnableConfig, runtime.run_config(session_id, **extra))
+    metadata = run_metadata()
+    if metadata:
+        config["metadata"] = {**config.get("metadata", {}), **metadata}
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +175,21 @@ class TurnEvent:
     data: dict[str, Any]
 
 
-def turn_input(prompt: str) -> tuple[dict[str, list[HumanMessage]], str]:
-    """The graph input for `prompt`, and the id given to its message.
+def turn_input(
+    prompt: str, history: Sequence[BaseMessage] = ()
+) -> tuple[dict[str, list[BaseMessage]], str]:
+    """The graph input for `prompt`, and the id given to its first message.
 
-    The explicit id lets a failed turn be rolled back precisely: everything from this message
-    on belongs to the turn.
+    `history` (earlier messages a client holds and the thread lacks, e.g. the conversation an
+    OpenAI-style client resends) goes in before the prompt, with fresh ids: it belongs to the
+    turn, so a failed turn removes it too. The explicit id lets a failed turn be rolled back
+    precisely: everything from this message on belongs to the turn.
     """
-    message_id = uuid4().hex
-    return {"messages": [HumanMessage(content=prompt, id=message_id)]}, message_id
+    messages: list[BaseMessage] = [
+        message.model_copy(update={"id": uuid4().hex}) for message in history
+    ]
+    messages.append(HumanMessage(content=prompt, id=uuid4().hex))
+    return {"messages": messages}, str(messages[0].id)
 
 
 def final_answer_text(messages: Sequence[BaseMessage]) -> str:
@@ -187,10 +200,23 @@ def final_answer_text(messages: Sequence[BaseMessage]) -> str:
     return ""
 
 
-async def run_turn(runtime: AgentRuntime, session_id: str, prompt: str, owner: str) -> str:
-    """Run one turn to completion and return the answer's text (rolled back on failure)."""
-    graph_input, message_id = turn_input(prompt)
+async def run_turn(
+    runtime: AgentRuntime,
+    session_id: str,
+    prompt: str,
+    owner: str,
+    *,
+    history: Sequence[BaseMessage] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> str:
+    """Run one turn to completion and return the answer's text (rolled back on failure).
+
+    `history`: see `turn_input`; `metadata`: tracing metadata of the run.
+    """
+    graph_input, message_id = turn_input(prompt, history)
     config = thread_config(runtime, session_id, owner=owner)
+    if metadata:
+        config["metadata"] = {**config.get("metadata", {}), **metadata}
     async with rollback_on_failure(runtime, session_id, message_id):
         result = await runtime.graph.ainvoke(graph_input, config)
     return final_answer_text(result.get("messages", []))
@@ -203,6 +229,8 @@ async def stream_turn(
     owner: str,
     *,
     run_id: UUID | None = None,
+    history: Sequence[BaseMessage] = (),
+    metadata: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[TurnEvent]:
     """Run one turn, yielding tool calls, answer tokens and finally the whole answer.
 
@@ -212,10 +240,12 @@ async def stream_turn(
     model streamed nothing (a non-streaming provider, or the step-limit message that replaces
     a tool call), the answer is sent as one token so token-only clients still see it.
     """
-    graph_input, message_id = turn_input(prompt)
+    graph_input, message_id = turn_input(prompt, history)
     config = thread_config(runtime, session_id, owner=owner)
     if run_id is not None:
         config["run_id"] = run_id
+    if metadata:
+        config["metadata"] = {**config.get("metadata", {}), **metadata}
     streamed: list[str] = []
     final_messages: list[AnyMessage] | None = None
     async with rollback_on_failure(runtime, session_id, message_id):
@@ -228,7 +258,9 @@ async def stream_turn(
                     yield TurnEvent("token", {"content": token})
             elif kind == "on_tool_start":
                 yield TurnEvent("tool_start", {"name": event["name"], "input": _tool_input(event)})
-            elif kind == "on_tool_end":
+            elif kind in ("on_tool_end", "on_tool_error"):
+                # A tool that raised ends too (its error goes to the model as a tool message):
+                # every `tool_start` gets its `tool_end`, so clients can close their indicator.
                 yield TurnEvent("tool_end", {"name": event["name"]})
             elif kind == "on_chain_end" and not event.get("parent_ids"):
                 output = event["data"].get("output")

@@ -800,7 +800,7 @@ async def open_sqlite_store(
         target = await asyncio.to_thread(_prepare_dir, target)
     except OSError as exc:
         raise StoreError(f"catalog store {target}: cannot create its directory: {exc}") from exc
-    store = SqliteCatalogStore(target, embeddings)
+    store = await asyncio.to_thread(SqliteCatalogStore, target, embeddings)  # probes sqlite
     try:
         await store._write(partial(store._open_sync, allow_identity_change=allow_identity_change))
     except BaseException:

@@ -1,11 +1,12 @@
 """Checkpointer factory: where conversation state lives (SQLite file, memory, or MongoDB).
 
 Savers are opened inside an async context (the app's lifespan or a CLI command) and closed with
-it, never at import time.
+it, never at import time. The MongoDB saver lives in `graphs.mongo_checkpointer`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,7 +35,7 @@ async def open_checkpointer(
 
         path = settings.sqlite_checkpoint_path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
             raise CheckpointerError(f"cannot create data directory {path.parent}: {exc}") from exc
         async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
@@ -44,9 +45,9 @@ async def open_checkpointer(
             yield saver
         return
     if backend == "mongodb":
-        # The seam for langgraph-checkpoint-mongodb's MongoDBSaver (the MongoDB backend issue).
-        raise CheckpointerError(
-            "the MongoDB checkpointer is not available in this build; set "
-            "COSMIC_WORKS_CHECKPOINTER=sqlite (or memory)"
-        )
+        from graphs.mongo_checkpointer import open_mongodb_checkpointer
+
+        async with open_mongodb_checkpointer(settings) as mongo_saver:
+            yield mongo_saver
+        return
     raise CheckpointerError(f"unknown checkpointer backend {backend!r}")

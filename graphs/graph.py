@@ -19,7 +19,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import TOOL_CALL_ERROR_TEMPLATE
 
+from catalog.store import StoreError
 from graphs.prompts import STEP_LIMIT_MESSAGE, SYSTEM_PROMPT
 from graphs.state import AgentState, InputState
 
@@ -77,6 +79,19 @@ def drop_unpaired_tool_calls(messages: Sequence[AnyMessage]) -> list[AnyMessage]
     return kept
 
 
+def tool_error_message(error: Exception) -> str:
+    """The content of the error tool message the model gets when a tool raises.
+
+    A tool's own failure (a bug, bad data) goes back to the model, which can say so and still
+    answer. A `StoreError` is re-raised: the catalog store being down is an outage of the
+    service, not something the model can work around, so the turn fails (and is rolled back)
+    and the client gets 503 `store_unavailable` instead of an apology with status 200.
+    """
+    if isinstance(error, StoreError):
+        raise error
+    return TOOL_CALL_ERROR_TEMPLATE.format(error=repr(error))
+
+
 def _route_after_agent(state: AgentState) -> str:
     last = state["messages"][-1]
     if isinstance(last, AIMessage) and last.tool_calls:
@@ -114,7 +129,7 @@ def build_graph(
 
     builder = StateGraph(AgentState, input_schema=InputState)
     builder.add_node(AGENT_NODE, call_model)
-    builder.add_node(TOOLS_NODE, ToolNode(list(tools), handle_tool_errors=True))
+    builder.add_node(TOOLS_NODE, ToolNode(list(tools), handle_tool_errors=tool_error_message))
     builder.add_edge(START, AGENT_NODE)
     builder.add_conditional_edges(AGENT_NODE, _route_after_agent, [TOOLS_NODE, END])
     builder.add_edge(TOOLS_NODE, AGENT_NODE)

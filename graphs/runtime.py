@@ -22,7 +22,12 @@ from catalog.store import CatalogStore
 from core.settings import Settings
 from graphs.checkpointer import open_checkpointer
 from graphs.graph import build_graph
-from graphs.sessions import MemorySessionIndex, SessionIndex, open_sqlite_session_index
+from graphs.sessions import (
+    MemorySessionIndex,
+    SessionIndex,
+    open_mongo_session_index,
+    open_sqlite_session_index,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,20 @@ class AgentRuntime:
         return {"configurable": configurable, "recursion_limit": self.settings.recursion_limit}
 
 
+async def _open_session_index(
+    settings: Settings, stack: AsyncExitStack, with_checkpointer: bool
+) -> SessionIndex:
+    """The session index beside the checkpoints: same backend, so replicas on MongoDB share it."""
+    backend = settings.resolved_checkpointer if with_checkpointer else "memory"
+    if backend == "sqlite":
+        return await stack.enter_async_context(
+            open_sqlite_session_index(settings.sqlite_sessions_path)
+        )
+    if backend == "mongodb":
+        return await stack.enter_async_context(open_mongo_session_index(settings))
+    return MemorySessionIndex()
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -54,7 +73,6 @@ async def open_runtime(
 ) -> AsyncIterator[AgentRuntime]:
     """Build every piece, yield the runtime, close everything on exit (in reverse order)."""
     from catalog.embeddings import build_embeddings
-
     from catalog.factory import open_catalog_store
     from graphs.chat_models import build_chat_model
     from tools import build_tools
@@ -74,13 +92,7 @@ async def open_runtime(
             if with_checkpointer
             else None
         )
-        sessions: SessionIndex
-        if settings.resolved_checkpointer == "sqlite" and with_checkpointer:
-            sessions = await stack.enter_async_context(
-                open_sqlite_session_index(settings.sqlite_sessions_path)
-            )
-        else:
-            sessions = MemorySessionIndex()
+        sessions = await _open_session_index(settings, stack, with_checkpointer)
         chat_model = model if model is not None else build_chat_model(settings)
         tools = build_tools(store)
         graph = build_graph(

@@ -3,18 +3,40 @@
 Conversation *content* lives in the checkpointer; this index only makes listing cheap (the
 checkpointer has no "list threads" query that scales). The graph records every user turn here
 through its turn hook, so sessions started from `/ai`, `/agent` or the CLI are all listed.
+
+Three implementations with the same semantics (the first title is kept, newest first, owner
+filter, delete): SQLite beside the SQLite checkpoints, MongoDB beside the MongoDB checkpoints
+(so that replicas share it), and memory for tests and the `memory` checkpointer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from core.mongodb import (
+    SOCKET_TIMEOUT_S,
+    IndexSpec,
+    RecentOutage,
+    client_kwargs,
+    describe_mongodb,
+    ensure_index_async,
+    summarize_error,
+)
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    from core.settings import Settings
 
 TITLE_MAX_CHARS = 60
 
@@ -80,11 +102,6 @@ class SqliteSessionIndex:
         rows = await self._query("WHERE session_id = ?", (session_id,), 1)
         return rows[0] if rows else None
 
-    async def list(self, owner: str | None = None, limit: int = 100) -> list[SessionSummary]:
-        if owner is None:
-            return await self._query("", (), limit)
-        return await self._query("WHERE owner = ?", (owner,), limit)
-
     async def delete(self, session_id: str) -> bool:
         try:
             cursor = await self._conn.execute(
@@ -114,6 +131,12 @@ class SqliteSessionIndex:
         return [
             SessionSummary(str(r[0]), str(r[1]), float(r[2]), float(r[3]), str(r[4])) for r in rows
         ]
+
+    # Last: below this line `list` names the method, not the builtin, for type checkers.
+    async def list(self, owner: str | None = None, limit: int = 100) -> list[SessionSummary]:
+        if owner is None:
+            return await self._query("", (), limit)
+        return await self._query("WHERE owner = ?", (owner,), limit)
 
 
 class MemorySessionIndex:
@@ -165,7 +188,7 @@ CREATE INDEX IF NOT EXISTS sessions_updated ON sessions (updated_at DESC);
 @asynccontextmanager
 async def open_sqlite_session_index(path: Path) -> AsyncIterator[SqliteSessionIndex]:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path))
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=5000")
@@ -177,3 +200,144 @@ async def open_sqlite_session_index(path: Path) -> AsyncIterator[SqliteSessionIn
         yield SqliteSessionIndex(conn)
     finally:
         await conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# MongoDB
+# --------------------------------------------------------------------------------------------
+
+SESSIONS_COLLECTION = "sessions"
+LAST_USED_FIELD = "last_used"  # a BSON date, for the optional TTL index (floats cannot expire)
+
+
+def session_indexes(ttl_s: int | None) -> list[IndexSpec]:
+    """The sessions collection's indexes: per-owner and global listing, and the optional TTL."""
+    specs = [
+        IndexSpec(SESSIONS_COLLECTION, (("owner", 1), ("updated_at", -1))),
+        IndexSpec(SESSIONS_COLLECTION, (("updated_at", -1),)),
+    ]
+    if ttl_s is not None:
+        specs.append(IndexSpec(SESSIONS_COLLECTION, ((LAST_USED_FIELD, 1),), expire_after_s=ttl_s))
+    return specs
+
+
+class MongoSessionIndex:
+    """Session index in a MongoDB collection (`_id` = session id), through `AsyncMongoClient`.
+
+    Shared by every replica on the same database, like the MongoDB checkpoints. Driver errors
+    become `SessionIndexError` naming MongoDB and the host, never the password; after a
+    connection failure, calls fail at once for `hold_s` (see `RecentOutage`).
+    """
+
+    def __init__(
+        self, collection: AsyncCollection[Mapping[str, Any]], uri: str, hold_s: float = 0.0
+    ) -> None:
+        self._collection = collection
+        self._uri = uri
+        self._where = describe_mongodb(uri)
+        self._outage = RecentOutage(hold_s)
+
+    def _guard(self) -> None:
+        recent = self._outage.recent()
+        if recent is not None:
+            raise SessionIndexError(recent)
+
+    def _error(self, action: str, exc: Exception) -> SessionIndexError:
+        message = (
+            f"cannot {action} the session index on {self._where}: {summarize_error(exc, self._uri)}"
+        )
+        self._outage.record(exc, message)
+        return SessionIndexError(message)
+
+    async def record_turn(self, session_id: str, text: str, owner: str = "") -> None:
+        now = time.time()
+        update = {
+            "$setOnInsert": {
+                "title": make_title(text) or "New chat",
+                "owner": owner,
+                "created_at": now,
+            },
+            "$set": {"updated_at": now, LAST_USED_FIELD: datetime.now(UTC)},
+        }
+        self._guard()
+        for attempt in range(2):
+            try:
+                await self._collection.update_one({"_id": session_id}, update, upsert=True)
+                return
+            except DuplicateKeyError as exc:  # two first turns raced to insert: update instead
+                if attempt:
+                    raise self._error("write", exc) from exc
+            except PyMongoError as exc:
+                raise self._error("write", exc) from exc
+
+    async def get(self, session_id: str) -> SessionSummary | None:
+        rows = await self._find({"_id": session_id}, 1)
+        return rows[0] if rows else None
+
+    async def delete(self, session_id: str) -> bool:
+        self._guard()
+        try:
+            result = await self._collection.delete_one({"_id": session_id})
+        except PyMongoError as exc:
+            raise self._error("write", exc) from exc
+        return result.deleted_count > 0
+
+    async def ping(self) -> None:
+        self._guard()
+        try:
+            await self._collection.database.command("ping")
+        except PyMongoError as exc:
+            raise self._error("reach", exc) from exc
+
+    async def _find(self, query: dict[str, Any], limit: int) -> list[SessionSummary]:
+        self._guard()
+        try:
+            cursor = self._collection.find(
+                query, sort=[("updated_at", -1), ("created_at", -1)], limit=limit
+            )
+            docs = await cursor.to_list(None)
+        except PyMongoError as exc:
+            raise self._error("read", exc) from exc
+        return [
+            SessionSummary(
+                str(doc["_id"]),
+                str(doc.get("title", "")),
+                float(doc.get("created_at", 0.0)),
+                float(doc.get("updated_at", 0.0)),
+                str(doc.get("owner", "")),
+            )
+            for doc in docs
+        ]
+
+    # Last: below this line `list` names the method, not the builtin, for type checkers.
+    async def list(self, owner: str | None = None, limit: int = 100) -> list[SessionSummary]:
+        return await self._find({} if owner is None else {"owner": owner}, limit)
+
+
+@asynccontextmanager
+async def open_mongo_session_index(settings: Settings) -> AsyncIterator[MongoSessionIndex]:
+    """Connect with `AsyncMongoClient`, ensure the indexes, yield the index, close the client."""
+    from pymongo import AsyncMongoClient
+
+    secret = settings.mongodb_uri.get_secret_value().strip() if settings.mongodb_uri else ""
+    if not secret:
+        raise SessionIndexError(
+            "the session index on MongoDB needs MONGODB_URI (alias DB_CONNECTION_STRING)"
+        )
+    timeout_s = settings.mongodb_timeout_s
+    client: AsyncMongoClient[Mapping[str, Any]] = AsyncMongoClient(
+        secret, **client_kwargs(secret, timeout_s, socket_timeout_s=SOCKET_TIMEOUT_S)
+    )
+    try:
+        database = client[settings.mongodb_database]
+        try:
+            for spec in session_indexes(settings.checkpoint_ttl_s):
+                await ensure_index_async(database, spec)
+        except PyMongoError as exc:
+            raise SessionIndexError(
+                f"cannot open the session index on {describe_mongodb(secret)}: "
+                f"{summarize_error(exc, secret)}"
+            ) from exc
+        yield MongoSessionIndex(database[SESSIONS_COLLECTION], secret, hold_s=timeout_s)
+    finally:
+        await client.close()

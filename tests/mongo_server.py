@@ -29,12 +29,16 @@ def secantus_executable() -> str | None:
 
 
 @contextmanager
-def secantus_server(storage: Path) -> Iterator[str]:
-    """Start SecantusDB over `storage`; yields `mongodb://127.0.0.1:PORT`; stops it on exit."""
+def secantus_server(storage: Path, port: int | None = None) -> Iterator[str]:
+    """Start SecantusDB over `storage`; yields `mongodb://127.0.0.1:PORT`; stops it on exit.
+
+    `port` pins the port (default: a free one), so a test can stop the server and start it
+    again on the same storage and address, as a database restart looks to its clients.
+    """
     executable = secantus_executable()
     if executable is None:
         raise RuntimeError("secantusd-py not found: run `make install` (dev dependencies)")
-    port = free_port()
+    port = port or free_port()
     storage.mkdir(parents=True, exist_ok=True)
     log = storage.parent / f"secantus-{port}.log"
     with log.open("wb") as log_file:

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,9 +68,16 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pat
 
 @contextmanager
 def uvicorn_server(
-    data_dir: Path, app: Sequence[str] = DEFAULT_APP, *, stop_signal: int = signal.SIGTERM
+    data_dir: Path,
+    app: Sequence[str] = DEFAULT_APP,
+    *,
+    stop_signal: int = signal.SIGTERM,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve the app over `data_dir`; yields the base URL; stops the process on exit."""
+    """Serve the app over `data_dir`; yields the base URL; stops the process on exit.
+
+    `env` adds or overrides variables of the scrubbed environment (e.g. MongoDB settings).
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = data_dir / f"uvicorn-{port}.log"
@@ -79,7 +86,7 @@ def uvicorn_server(
             [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
              "--log-level", "warning"],
             cwd=data_dir,
-            env=server_env(data_dir),
+            env=server_env(data_dir, **(env or {})),
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

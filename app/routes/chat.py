@@ -41,6 +41,18 @@ router = APIRouter(tags=["chat"])
 PING_INTERVAL_S = 15
 """Keep-alive comment interval: proxies close idle connections while tools or models think."""
 
+STREAM_DRAIN_S = 10.0
+"""On server shutdown (SIGTERM), how long a streamed turn already running may still take: it
+usually finishes and its stream ends with `end` as always. Past this, the turn is cancelled
+and rolled back, and the stream ends with an `error` event `shutting_down` instead of being
+cut. Drain + rollback must stay below uvicorn's `--timeout-graceful-shutdown` (the image
+sets 25 s through `UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN`)."""
+
+SHUTDOWN_MESSAGE = (
+    "The server is restarting: this question was not answered and nothing of it was saved. "
+    "Ask again in a moment."
+)
+
 _QueueItem = ServerSentEvent | None
 
 
@@ -164,10 +176,17 @@ async def ai_stream(
     session_id, is_new = resolve_session_id(body.session_id)
     if not is_new:
         await ensure_session_writable(runtime, session_id, owner)
+    shutdown = anyio.Event()  # set by sse-starlette when the server starts shutting down
     events = _turn_events(
-        runtime, turn_locks(request.app.state), session_id, body.prompt, owner, uuid4()
+        runtime, turn_locks(request.app.state), session_id, body.prompt, owner, uuid4(), shutdown
     )
-    return EventSourceResponse(events, ping=PING_INTERVAL_S, headers={"X-Session-Id": session_id})
+    return EventSourceResponse(
+        events,
+        ping=PING_INTERVAL_S,
+        headers={"X-Session-Id": session_id},
+        shutdown_event=shutdown,
+        shutdown_grace_period=STREAM_DRAIN_S + ROLLBACK_TIMEOUT_S + 2,
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> ServerSentEvent:
@@ -182,11 +201,14 @@ async def _turn_events(
     prompt: str,
     owner: str,
     run_id: UUID,
+    shutdown: anyio.Event | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """`metadata`, then the turn's events as the graph task produces them.
 
-    Leaving early (disconnect, shutdown, send failure) cancels the graph task and waits for
-    its rollback, shielded from the cancellation that brought us here.
+    Leaving early (disconnect, send failure) cancels the graph task and waits for its
+    rollback, shielded from the cancellation that brought us here. On `shutdown` the turn gets
+    `STREAM_DRAIN_S` to finish; then it is cancelled (and rolled back) and the stream ends
+    with an `error` event `shutting_down`.
     """
     yield _sse("metadata", {"session_id": session_id, "run_id": str(run_id)})
     queue: asyncio.Queue[_QueueItem] = asyncio.Queue()
@@ -194,15 +216,43 @@ async def _turn_events(
         _run_graph(runtime, locks, session_id, prompt, owner, run_id, queue),
         name=f"turn:{session_id}",
     )
+    drained = asyncio.ensure_future(_drain_window(shutdown, session_id))
+    getter: asyncio.Future[_QueueItem] | None = None
     try:
-        while (item := await queue.get()) is not None:
-            yield item
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, drained}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                item = getter.result()
+                if item is None:
+                    return
+                yield item
+                continue
+            task.cancel()  # the drain window is over
+            logger.warning("shutdown: turn on session %s cancelled after the drain", session_id)
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({task}, timeout=ROLLBACK_TIMEOUT_S + 5)
+            yield _sse("error", {"code": "shutting_down", "message": SHUTDOWN_MESSAGE})
+            return
     finally:
+        drained.cancel()
+        if getter is not None:
+            getter.cancel()
         if not task.done():
             task.cancel()
             logger.info("stream of session %s closed early: turn cancelled", session_id)
         with anyio.CancelScope(shield=True):
             await asyncio.wait({task}, timeout=ROLLBACK_TIMEOUT_S + 5)
+
+
+async def _drain_window(shutdown: anyio.Event | None, session_id: str) -> None:
+    """Returns `STREAM_DRAIN_S` after the shutdown signal; never without one."""
+    if shutdown is None:
+        await asyncio.Event().wait()
+        return
+    await shutdown.wait()
+    logger.info("shutdown: draining the stream of session %s", session_id)
+    await asyncio.sleep(STREAM_DRAIN_S)
 
 
 async def _run_graph(

@@ -15,6 +15,8 @@ from app.schemas import StatusOut
 router = APIRouter(tags=["health"])
 
 READINESS_TIMEOUT_S = 2.0
+"""At least this long; longer when the MongoDB timeout is set higher, so that a down database
+is reported by name rather than as a probe timeout."""
 
 
 @router.get("/", response_model=StatusOut, summary="Readiness of the API (original lab contract)")
@@ -27,11 +29,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check(name: str, probe: Any) -> tuple[str, dict[str, str]]:
+async def _check(name: str, probe: Any, timeout_s: float) -> tuple[str, dict[str, str]]:
     try:
-        await asyncio.wait_for(probe, timeout=READINESS_TIMEOUT_S)
+        await asyncio.wait_for(probe, timeout=timeout_s)
     except TimeoutError:
-        return name, {"status": "error", "message": f"no answer within {READINESS_TIMEOUT_S} s"}
+        return name, {"status": "error", "message": f"no answer within {timeout_s} s"}
     except Exception as exc:
         return name, {"status": "error", "message": classify_exception(exc).message}
     return name, {"status": "ok"}
@@ -49,11 +51,12 @@ async def _checkpointer_probe(runtime: Any) -> None:
     responses={503: {"description": "A dependency is unreachable (named in `checks`)"}},
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    timeout_s = max(READINESS_TIMEOUT_S, runtime.settings.mongodb_timeout_s + 0.5)
     results = dict(
         await asyncio.gather(
-            _check("store", runtime.store.ping()),
-            _check("checkpointer", _checkpointer_probe(runtime)),
-            _check("sessions", runtime.sessions.ping()),
+            _check("store", runtime.store.ping(), timeout_s),
+            _check("checkpointer", _checkpointer_probe(runtime), timeout_s),
+            _check("sessions", runtime.sessions.ping(), timeout_s),
         )
     )
     ready = all(item["status"] == "ok" for item in results.values())

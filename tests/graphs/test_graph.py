@@ -1,5 +1,7 @@
 """The agent graph: memory per thread, persistence across saver restarts, bounded context,
-orphan tool calls, the step limit and the session hook."""
+orphan tool calls, the step limit and the session hook.
+
+The checkpointer tests run on every backend (memory, SQLite, MongoDB on SecantusDB)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from core.settings import Settings
+from core.settings import CheckpointerBackend, Settings
 from graphs.checkpointer import CheckpointerError, open_checkpointer
 from graphs.graph import build_graph, drop_unpaired_tool_calls, trim_history
 from graphs.prompts import STEP_LIMIT_MESSAGE
 from graphs.sessions import MemorySessionIndex
 from tests.fakes import ScriptedChatModel, echo_responder, tool_call
+from tests.graphs.conftest import SettingsFor
 from tools import build_tools
 
 
@@ -37,13 +40,17 @@ def _human_texts(messages: list[BaseMessage]) -> list[str]:
     return [m.text for m in messages if isinstance(m, HumanMessage)]
 
 
-async def test_second_turn_sees_first_and_other_thread_does_not() -> None:
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "mongodb"])
+async def test_second_turn_sees_first_and_other_thread_does_not(
+    backend: CheckpointerBackend, checkpointer_settings_for: SettingsFor
+) -> None:
     model = ScriptedChatModel(responder=echo_responder())
-    graph = build_graph(model, build_tools(_NoStore()), InMemorySaver())  # type: ignore[arg-type]
+    async with open_checkpointer(checkpointer_settings_for(backend)) as saver:
+        graph = build_graph(model, build_tools(_NoStore()), saver)  # type: ignore[arg-type]
 
-    await graph.ainvoke({"messages": [HumanMessage("first question")]}, _config("a"))
-    await graph.ainvoke({"messages": [HumanMessage("second question")]}, _config("a"))
-    await graph.ainvoke({"messages": [HumanMessage("other thread")]}, _config("b"))
+        await graph.ainvoke({"messages": [HumanMessage("first question")]}, _config("a"))
+        await graph.ainvoke({"messages": [HumanMessage("second question")]}, _config("a"))
+        await graph.ainvoke({"messages": [HumanMessage("other thread")]}, _config("b"))
 
     assert _human_texts(model.calls[1]) == ["first question", "second question"]
     assert _human_texts(model.calls[2]) == ["other thread"]
@@ -51,8 +58,32 @@ async def test_second_turn_sees_first_and_other_thread_does_not() -> None:
     assert model.calls[0][0].type == "system"
 
 
-async def test_sqlite_saver_keeps_the_thread_after_reopening(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path, checkpointer="sqlite")
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "mongodb"])
+async def test_delete_thread_forgets_only_that_thread(
+    backend: CheckpointerBackend, checkpointer_settings_for: SettingsFor
+) -> None:
+    model = ScriptedChatModel(responder=echo_responder())
+    async with open_checkpointer(checkpointer_settings_for(backend)) as saver:
+        graph = build_graph(model, build_tools(_NoStore()), saver)  # type: ignore[arg-type]
+        for thread in ("gone", "kept"):
+            await graph.ainvoke({"messages": [HumanMessage(f"in {thread}")]}, _config(thread))
+            await graph.ainvoke({"messages": [HumanMessage("twice")]}, _config(thread))
+
+        await saver.adelete_thread("gone")
+
+        assert await saver.aget_tuple(_config("gone")) is None
+        assert [c async for c in saver.alist(_config("gone"))] == []
+        kept = await graph.aget_state(_config("kept"))
+        assert _human_texts(kept.values["messages"]) == ["in kept", "twice"]
+        await graph.ainvoke({"messages": [HumanMessage("fresh start")]}, _config("gone"))
+    assert _human_texts(model.calls[-1]) == ["fresh start"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongodb"])
+async def test_saver_keeps_the_thread_after_reopening(
+    backend: CheckpointerBackend, checkpointer_settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    settings = checkpointer_settings_for(backend)
     model = ScriptedChatModel(responder=echo_responder())
     tools = build_tools(_NoStore())  # type: ignore[arg-type]
 
@@ -69,12 +100,12 @@ async def test_sqlite_saver_keeps_the_thread_after_reopening(tmp_path: Path) -> 
         ]
         await graph.ainvoke({"messages": [HumanMessage("again")]}, _config("t1"))
     assert _human_texts(model.calls[-1]) == ["remember me", "again"]
-    assert (tmp_path / "checkpoints.sqlite").is_file()
+    assert (tmp_path / "checkpoints.sqlite").is_file() == (backend == "sqlite")
 
 
-async def test_mongodb_checkpointer_is_refused_with_a_setting_to_change(tmp_path: Path) -> None:
+async def test_mongodb_checkpointer_without_uri_names_the_setting(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path, checkpointer="mongodb")
-    with pytest.raises(CheckpointerError, match="COSMIC_WORKS_CHECKPOINTER"):
+    with pytest.raises(CheckpointerError, match="MONGODB_URI"):
         async with open_checkpointer(settings):
             pass
 
