@@ -157,6 +157,13 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         help="proxies trusted for X-Forwarded-* (default 127.0.0.1; '*' inside a container)",
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--timeout-graceful-shutdown",
+        type=int,
+        default=25,
+        metavar="S",
+        help="on SIGTERM, wait up to S seconds for requests and streams to end (default 25)",
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -174,7 +181,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     os.environ["COSMIC_WORKS_BIND_HOST"] = args.host
     Settings()  # fail fast, as one line, on invalid settings
     print(
-        f"Cosmic Works agent: http://{args.host}:{args.port}/ "
+        f"Cosmic Works agent: chat at http://{args.host}:{args.port}/chat "
         f"(API docs at /docs, LangServe playground at /agent/playground/)",
         file=sys.stderr,
     )
@@ -187,6 +194,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         workers=None if args.reload else args.workers,
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
         log_level="info",
     )
     return EXIT_OK
