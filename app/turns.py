@@ -211,8 +211,10 @@ async def run_turn(
 ) -> str:
     """Run one turn to completion and return the answer's text (rolled back on failure).
 
-    `history`: see `turn_input`; `metadata`: tracing metadata of the run.
+    `history`: see `turn_input`; `metadata`: tracing metadata of the run. Called under the
+    session's turn lock, so the ownership check here cannot race another caller's first turn.
     """
+    await ensure_session_writable(runtime, session_id, owner)
     graph_input, message_id = turn_input(prompt, history)
     config = thread_config(runtime, session_id, owner=owner)
     if metadata:
@@ -239,7 +241,9 @@ async def stream_turn(
     that text too: `end.message` — the final answer as stored — is authoritative. If the
     model streamed nothing (a non-streaming provider, or the step-limit message that replaces
     a tool call), the answer is sent as one token so token-only clients still see it.
+    Called under the session's turn lock; ownership is checked again here (see `run_turn`).
     """
+    await ensure_session_writable(runtime, session_id, owner)
     graph_input, message_id = turn_input(prompt, history)
     config = thread_config(runtime, session_id, owner=owner)
     if run_id is not None:

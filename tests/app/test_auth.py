@@ -7,7 +7,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -338,8 +338,18 @@ async def test_agent_threads_of_another_principal_are_404(
         assert [s["session_id"] for s in (await bob.get("/session/list")).json()] == []
 
 
+def _ai_body(text: str, thread_id: str) -> dict[str, Any]:
+    return {"session_id": thread_id, "prompt": text}
+
+
+@pytest.mark.parametrize(
+    ("path", "make_body"), [("/agent/invoke", run_body), ("/ai", _ai_body)], ids=["agent", "ai"]
+)
 async def test_racing_principals_on_a_new_thread_id_do_not_share_it(
-    open_app: AppFactory, auth_settings: Settings
+    open_app: AppFactory,
+    auth_settings: Settings,
+    path: str,
+    make_body: Callable[[str, str], dict[str, Any]],
 ) -> None:
     """Both pass the ownership check before either has written; the loser must not run on
     the winner's thread (it is checked again under the thread's turn lock)."""
@@ -359,9 +369,9 @@ async def test_racing_principals_on_a_new_thread_id_do_not_share_it(
             raise AssertionError("the requests did not queue on the lock")
 
         async with locks.hold("race-1"):  # both requests pass the first check, then wait
-            first = asyncio.create_task(alice.post("/agent/invoke", json=run_body("a1", "race-1")))
+            first = asyncio.create_task(alice.post(path, json=make_body("a1", "race-1")))
             await asyncio.wait_for(queued(2), timeout=10)
-            second = asyncio.create_task(bob.post("/agent/invoke", json=run_body("b1", "race-1")))
+            second = asyncio.create_task(bob.post(path, json=make_body("b1", "race-1")))
             await asyncio.wait_for(queued(3), timeout=10)
         assert (await first).status_code == 200
         response = await second
