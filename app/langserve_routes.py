@@ -208,6 +208,29 @@ def _text_length(content: Any) -> int:
     return total
 
 
+MAX_JSON_DEPTH = 64
+_JSON_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def check_json_values(value: Any, where: str = "", depth: int = 0) -> None:
+    """422 for JSON values LangServe cannot serialize back: integers beyond 64 bits and
+    nesting deeper than `MAX_JSON_DEPTH` (its serializer, orjson, refuses both). Streams echo
+    the input, so such a body used to fail with an internal error (found by fuzzing)."""
+    if depth > MAX_JSON_DEPTH:
+        raise _invalid(f"nested deeper than {MAX_JSON_DEPTH} levels", where or "body")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not _JSON_INT_RANGE[0] <= value <= _JSON_INT_RANGE[1]:
+            raise _invalid("integers must fit in 64 bits", where or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json_values(item, f"{where}.{key}" if where else str(key), depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json_values(item, f"{where}.{index}" if where else str(index), depth + 1)
+
+
 def validate_agent_input(
     value: Any, where: str = "input", max_prompt_chars: int = MAX_PROMPT_CHARS
 ) -> None:
@@ -490,10 +513,11 @@ def _make_guard(app: FastAPI) -> Callable[[Request], Awaitable[None]]:
         max_chars: int = getattr(app.state.settings, "max_prompt_chars", MAX_PROMPT_CHARS)
         try:
             body = await request.json()  # cached on the request: LangServe reads the same
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise ApiError(422, "invalid_request", "The request body must be JSON.") from None
         if not isinstance(body, dict):
             raise ApiError(422, "invalid_request", "The request body must be a JSON object.")
+        check_json_values(body)
         if endpoint == "batch":
             inputs = body.get("inputs")
             if not isinstance(inputs, list) or not inputs:

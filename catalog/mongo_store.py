@@ -14,7 +14,7 @@ the embedding model's identity and dimensions (a store refuses vectors of anothe
 SQLite store does) and a write counter per collection for the `exact` mode's cache.
 
 Errors: every pymongo error becomes a `StoreError` naming MongoDB and the server's host:port,
-never the password (`redact_uri`).
+never the password (`core.mongodb.describe_error`; `redact_uri` for the URI shown).
 """
 
 from __future__ import annotations
@@ -22,20 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from pymongo import AsyncMongoClient, IndexModel, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    BulkWriteError,
-    ConfigurationError,
-    ConnectionFailure,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from catalog.documents import document_text, sales_order_text
 from catalog.models import (
@@ -66,6 +59,7 @@ from catalog.mongo_vector_search import (
     unit,
 )
 from catalog.store import ProgressCallback, SearchFilter, SearchHit, StoreError, validate_filter
+from core.mongodb import client_kwargs, describe_error, redact_uri
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -74,8 +68,7 @@ EMBED_BATCH_SIZE = 64
 SCHEMA_VERSION = 1
 META_COLLECTION = "catalog_meta"
 META_ID = "catalog"
-DEFAULT_TIMEOUT_MS = 2000
-SOCKET_TIMEOUT_MS = 30000  # a hung server (not a refused one) fails a request after this
+SOCKET_TIMEOUT_S = 30.0  # a hung server (not a refused one) fails a request after this
 APP_NAME = "cosmic-works-agent"
 
 _INDEXES: dict[Collection, list[IndexModel]] = {
@@ -93,94 +86,6 @@ _INDEXES: dict[Collection, list[IndexModel]] = {
         IndexModel([("customerId_lower", 1)], name="customerId_lower"),
     ],
 }
-
-
-# ----------------------------------------------------------------------------- URIs, secrets
-
-
-def _split_uri(uri: str) -> tuple[str, str, str, str]:
-    """(scheme, userinfo, hosts, rest) without validating anything or resolving SRV records.
-
-    The query is cut first (Cosmos DB strings carry `appName=@account@`), then the userinfo
-    ends at the last `@`, so a password holding `/`, `:` or `@` is still found whole.
-    """
-    scheme, sep, rest = uri.strip().partition("://")
-    if not sep:
-        return "", "", "", uri
-    before_query, qmark, query = rest.partition("?")
-    userinfo, at, after = before_query.rpartition("@")
-    if not at:
-        userinfo, after = "", before_query
-    hosts, slash, path = after.partition("/")
-    return scheme, userinfo, hosts, slash + path + qmark + query
-
-
-def redact_uri(uri: str) -> str:
-    """The URI safe to print: user kept, password masked, query dropped (it may hold tokens)."""
-    scheme, userinfo, hosts, rest = _split_uri(uri)
-    if not scheme:
-        return "<invalid MongoDB URI>"
-    user = userinfo.partition(":")[0]
-    creds = f"{user}:***@" if userinfo else ""
-    database = rest.partition("?")[0].strip("/")
-    return f"{scheme}://{creds}{hosts}" + (f"/{database}" if database else "")
-
-
-def uri_hosts(uri: str) -> str:
-    """`host:port` (comma-separated for replica sets; the SRV name for `mongodb+srv`)."""
-    hosts = _split_uri(uri)[2]
-    return hosts or "<invalid MongoDB URI>"
-
-
-def _secrets(uri: str) -> list[str]:
-    userinfo = _split_uri(uri)[1]
-    password = userinfo.partition(":")[2]
-    return [s for s in {password, unquote(password)} if len(s) >= 3]
-
-
-def _uri_options(uri: str) -> set[str]:
-    query = _split_uri(uri)[3].partition("?")[2]
-    return {part.partition("=")[0].lower() for part in query.split("&") if part}
-
-
-def client_options(uri: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> dict[str, Any]:
-    """Client keyword options: fail fast when the server is down, unless the URI says else."""
-    wanted = {
-        "serverSelectionTimeoutMS": timeout_ms,
-        "connectTimeoutMS": timeout_ms,
-        "socketTimeoutMS": max(SOCKET_TIMEOUT_MS, timeout_ms),
-        "appname": APP_NAME,
-    }
-    given = _uri_options(uri)
-    return {name: value for name, value in wanted.items() if name.lower() not in given}
-
-
-def _driver_text(exc: BaseException) -> str:
-    """What the driver says, without the dumps it appends (topology, full reply, documents)."""
-    if isinstance(exc, BulkWriteError):
-        errors = exc.details.get("writeErrors") or [{}]
-        return str(errors[0].get("errmsg") or "bulk write failed")
-    if isinstance(exc, OperationFailure):
-        return str((exc.details or {}).get("errmsg") or exc).split(", full error:")[0]
-    # "<host>: <reason> (configured timeouts: ...), Timeout: 2.0s, Topology Description: ..."
-    return str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-
-
-def describe_error(exc: BaseException, uri: str) -> str:
-    """One line about a pymongo error, naming MongoDB and the host, with no secret in it."""
-    text = " ".join(_driver_text(exc).split())
-    if uri.strip():
-        text = text.replace(uri.strip(), redact_uri(uri))
-    for secret in _secrets(uri):
-        text = text.replace(secret, "***")
-    if len(text) > 300:
-        text = text[:297] + "..."
-    where = f"MongoDB at {uri_hosts(uri)}"
-    if isinstance(exc, ConnectionFailure):  # includes server selection timeouts
-        return f"{where} is unreachable: {text}"
-    if isinstance(exc, ConfigurationError | ValueError):
-        return f"{where}: {text}; check MONGODB_URI"
-    return f"{where}: {type(exc).__name__}: {text}"
 
 
 # ------------------------------------------------------------------------------------ store
@@ -689,11 +594,16 @@ async def open_mongo_store(
     """
     uri = mongodb_uri(settings)
     strategy = build_strategy(settings)
-    timeout_ms = int(settings.mongodb_timeout_s * 1000)
+    timeout_s = settings.mongodb_timeout_s
+    options = client_kwargs(
+        uri,
+        timeout_s,
+        connect_timeout_s=timeout_s,
+        socket_timeout_s=max(SOCKET_TIMEOUT_S, timeout_s),
+        app_name=APP_NAME,
+    )
     try:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, **client_options(uri, timeout_ms)
-        )
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
     except (PyMongoError, ValueError) as exc:  # pymongo raises ValueError for some bad URIs
         raise StoreError(f"catalog store: {describe_error(exc, uri)}") from None
     store = MongoCatalogStore(

@@ -11,11 +11,12 @@ Nothing here connects or resolves DNS (a `mongodb+srv://` name is reported as gi
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -23,24 +24,41 @@ if TYPE_CHECKING:
 
 APP_NAME = "cosmic-works"
 MAX_MESSAGE_CHARS = 240
+INVALID_URI = "<invalid MongoDB URI>"
 # For clients whose operations are all small (checkpoints, sessions): a server that stops
 # answering without closing the connection fails the call after this long.
 SOCKET_TIMEOUT_S = 10.0
+# What pymongo appends after what failed: its timeouts and topology (server selection), the
+# server's whole reply (command errors). Cut from every message.
+_DRIVER_DUMPS = (" (configured timeouts:", ", Timeout:", ", full error:")
 
 
-def _authority(uri: str) -> tuple[str, str]:
-    """`(userinfo, hosts)` of a connection string, without the scheme, path or options."""
-    rest = uri.split("://", 1)[1] if "://" in uri else uri
-    authority = rest.split("/", 1)[0].split("?", 1)[0]
-    if "@" in authority:
-        userinfo, hosts = authority.rsplit("@", 1)
-        return userinfo, hosts
-    return "", authority
+# --------------------------------------------------------------------------------------------
+# Connection strings: hosts, secrets, options
+# --------------------------------------------------------------------------------------------
+
+
+def _split_uri(uri: str) -> tuple[str, str, str, str]:
+    """`(scheme, userinfo, hosts, rest)` without validating anything or resolving SRV records.
+
+    The query is cut first (Cosmos DB strings carry `appName=@account@`), then the userinfo
+    ends at the last `@`, so a password holding `/`, `:` or `@` is still found whole and never
+    taken for a host. Without `scheme://` nothing is split: `("", "", "", uri)`.
+    """
+    scheme, sep, rest = uri.strip().partition("://")
+    if not sep:
+        return "", "", "", uri
+    before_query, qmark, query = rest.partition("?")
+    userinfo, at, after = before_query.rpartition("@")
+    if not at:
+        userinfo, after = "", before_query
+    hosts, slash, path = after.partition("/")
+    return scheme, userinfo, hosts, slash + path + qmark + query
 
 
 def mongodb_hosts(uri: str) -> str:
     """The host list of `uri` (`h1:27017,h2:27017` or the SRV name), never the credentials."""
-    return _authority(uri)[1] or "localhost"
+    return _split_uri(uri)[2] or INVALID_URI
 
 
 def describe_mongodb(uri: str) -> str:
@@ -48,33 +66,98 @@ def describe_mongodb(uri: str) -> str:
     return f"MongoDB at {mongodb_hosts(uri)}"
 
 
+def redact_uri(uri: str) -> str:
+    """The URI safe to print: user kept, password masked, query dropped (it may hold tokens)."""
+    scheme, userinfo, hosts, rest = _split_uri(uri)
+    if not scheme:
+        return INVALID_URI
+    user = userinfo.partition(":")[0]
+    creds = f"{user}:***@" if userinfo else ""
+    database = rest.partition("?")[0].strip("/")
+    return f"{scheme}://{creds}{hosts}" + (f"/{database}" if database else "")
+
+
 def _secrets(uri: str) -> list[str]:
-    userinfo = _authority(uri)[0]
-    if ":" not in userinfo:
-        return []
-    password = userinfo.split(":", 1)[1]
-    return [s for s in {password, unquote(password)} if s]
+    """The password as written and percent-decoded, longest first (no partial leak)."""
+    password = _split_uri(uri)[1].partition(":")[2]
+    return sorted({s for s in (password, unquote(password)) if s}, key=len, reverse=True)
 
 
 def redact(text: str, uri: str) -> str:
     """`text` with the connection string and its password replaced, shortened to one line."""
-    clean = text.replace(uri, describe_mongodb(uri))
+    clean = text
+    for written in dict.fromkeys((uri, uri.strip())):
+        if written:
+            clean = clean.replace(written, describe_mongodb(uri))
     for secret in _secrets(uri):
         clean = clean.replace(secret, "***")
     flat = " ".join(clean.split())
     return flat if len(flat) <= MAX_MESSAGE_CHARS else flat[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
-def summarize_error(exc: BaseException, uri: str) -> str:
-    """A short, safe description of a driver error (no topology dump, no password).
+def _driver_text(exc: BaseException) -> str:
+    """What the driver says, without the dumps it appends (topology, full reply, documents)."""
+    from pymongo.errors import BulkWriteError, OperationFailure
 
-    pymongo's server-selection errors append its timeouts and the whole topology description
-    after what failed; the server's errors append the full reply. Both are cut.
-    """
-    text = str(exc) or type(exc).__name__
-    for marker in (" (configured timeouts:", ", Timeout:", ", full error:"):
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors") or [{}]
+        text = str(errors[0].get("errmsg") or "bulk write failed")
+    elif isinstance(exc, OperationFailure):
+        text = str((exc.details or {}).get("errmsg") or exc)
+    else:
+        text = str(exc)
+    for marker in _DRIVER_DUMPS:
         text = text.split(marker, 1)[0]
-    return redact(text, uri)
+    return text or type(exc).__name__
+
+
+def summarize_error(exc: BaseException, uri: str) -> str:
+    """A short, safe description of a driver error (no topology dump, no password)."""
+    return redact(_driver_text(exc), uri)
+
+
+def describe_error(exc: BaseException, uri: str) -> str:
+    """One line about a pymongo error, naming MongoDB and the host, with no secret in it."""
+    from pymongo.errors import ConfigurationError, ConnectionFailure
+
+    text, where = summarize_error(exc, uri), describe_mongodb(uri)
+    if isinstance(exc, ConnectionFailure):  # includes server selection timeouts
+        return f"{where} is unreachable: {text}"
+    if isinstance(exc, ConfigurationError | ValueError):
+        return f"{where}: {text}; check MONGODB_URI"
+    return f"{where}: {type(exc).__name__}: {text}"
+
+
+def uri_options(uri: str) -> set[str]:
+    """Lower-cased names of the options given in the connection string's query."""
+    query = _split_uri(uri)[3].partition("?")[2]
+    # pymongo takes `&` or `;` between options.
+    return {unquote(part.partition("=")[0]).lower() for part in re.split("[&;]", query) if part}
+
+
+def client_kwargs(
+    uri: str,
+    timeout_s: float,
+    *,
+    socket_timeout_s: float | None = None,
+    connect_timeout_s: float | None = None,
+    app_name: str = APP_NAME,
+) -> dict[str, Any]:
+    """Keyword options for `MongoClient` / `AsyncMongoClient`.
+
+    `serverSelectionTimeoutMS` bounds how long an operation waits for an unreachable server;
+    `connect_timeout_s` bounds opening a connection; `socket_timeout_s` bounds a read on a
+    connection whose server stopped answering without closing it. pymongo lets keyword options
+    override the URI's, so an option the URI sets is left alone.
+    """
+    wanted: dict[str, Any] = {"serverSelectionTimeoutMS": int(timeout_s * 1000)}
+    if connect_timeout_s is not None:
+        wanted["connectTimeoutMS"] = int(connect_timeout_s * 1000)
+    if socket_timeout_s is not None:
+        wanted["socketTimeoutMS"] = int(socket_timeout_s * 1000)
+    wanted["appname"] = app_name
+    given = uri_options(uri)
+    return {name: value for name, value in wanted.items() if name.lower() not in given}
 
 
 class RecentOutage:
@@ -88,8 +171,12 @@ class RecentOutage:
     worker threads.
     """
 
+    MAX_HOLD_S = 0.5
+    """A failed turn's rollback follows within milliseconds, so half a second covers one
+    request; holding longer would refuse the first requests after the server is back."""
+
     def __init__(self, hold_s: float) -> None:
-        self._hold_s = hold_s
+        self._hold_s = min(hold_s, self.MAX_HOLD_S)
         self._until = 0.0
         self._message = ""
 
@@ -104,33 +191,6 @@ class RecentOutage:
         if isinstance(exc, ConnectionFailure):
             self._message = message
             self._until = time.monotonic() + self._hold_s
-
-
-def uri_options(uri: str) -> set[str]:
-    """Lower-cased names of the options given in the connection string's query."""
-    query = uri.split("?", 1)[1] if "?" in uri else ""
-    return {key.lower() for key, _ in parse_qsl(query, keep_blank_values=True)}
-
-
-def client_kwargs(
-    uri: str, timeout_s: float, *, socket_timeout_s: float | None = None
-) -> dict[str, Any]:
-    """Keyword options for `MongoClient` / `AsyncMongoClient`.
-
-    `serverSelectionTimeoutMS` bounds how long an operation waits for an unreachable server;
-    `socket_timeout_s` (for clients whose operations are all small) bounds a read on a
-    connection whose server stopped answering without closing it. pymongo lets keyword options
-    override the URI's, so an option the URI sets is left alone.
-    """
-    given = uri_options(uri)
-    kwargs: dict[str, Any] = {}
-    if "serverselectiontimeoutms" not in given:
-        kwargs["serverSelectionTimeoutMS"] = int(timeout_s * 1000)
-    if socket_timeout_s is not None and "sockettimeoutms" not in given:
-        kwargs["socketTimeoutMS"] = int(socket_timeout_s * 1000)
-    if "appname" not in given:
-        kwargs["appname"] = APP_NAME
-    return kwargs
 
 
 # --------------------------------------------------------------------------------------------

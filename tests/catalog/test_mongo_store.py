@@ -25,19 +25,11 @@ from langchain_mongodb.index import _vector_search_index_definition
 from pydantic import ValidationError
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 import app.cli as cli
 from catalog import mongo_exact
 from catalog.factory import open_catalog_store
-from catalog.mongo_store import (
-    MongoCatalogStore,
-    client_options,
-    describe_error,
-    migrate_catalog,
-    redact_uri,
-    uri_hosts,
-)
+from catalog.mongo_store import MongoCatalogStore, migrate_catalog
 from catalog.mongo_vector_search import (
     AtlasSearch,
     CosmosIndexOptions,
@@ -88,65 +80,33 @@ def raw_db(uri: str, database: str) -> Any:
     return pymongo.MongoClient(uri)[database]
 
 
-# ------------------------------------------------------------------------- URIs and secrets
+# ------------------------------------------------------------------------- client options
+# (URI parsing and error redaction are `core.mongodb`'s: tests/mongo/test_connection_helpers.py)
 
 
-@pytest.mark.parametrize(
-    ("uri", "redacted", "hosts"),
-    [
-        ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017", "127.0.0.1:27017"),
-        (
-            f"mongodb://app:{QUOTED}@db1:27017,db2:27018/shop?replicaSet=rs0&authSource=admin",
-            "mongodb://app:***@db1:27017,db2:27018/shop",
-            "db1:27017,db2:27018",
-        ),
-        (
-            # Azure Cosmos DB (RU) style: `@` in the query, base64 key with `/` and `=`.
-            "mongodb://acct:k3y/with+slash==@acct.mongo.cosmos.azure.com:10255/?ssl=true"
-            "&replicaSet=globaldb&appName=@acct@",
-            "mongodb://acct:***@acct.mongo.cosmos.azure.com:10255",
-            "acct.mongo.cosmos.azure.com:10255",
-        ),
-        (
-            f"mongodb+srv://user:{QUOTED}@cluster0.mongocluster.cosmos.azure.com/?tls=true"
-            "&authMechanism=SCRAM-SHA-256",
-            "mongodb+srv://user:***@cluster0.mongocluster.cosmos.azure.com",
-            "cluster0.mongocluster.cosmos.azure.com",
-        ),
-        ("not a uri", "<invalid MongoDB URI>", "<invalid MongoDB URI>"),
-    ],
-)
-def test_redact_uri_and_hosts(uri: str, redacted: str, hosts: str) -> None:
-    assert redact_uri(uri) == redacted
-    assert uri_hosts(uri) == hosts
-    for secret in (QUOTED, PASSWORD, "k3y/with+slash=="):
-        assert secret not in redacted
-
-
-def test_describe_error_names_host_never_password() -> None:
-    uri = f"mongodb://app:{QUOTED}@db.example.net:27017/?authSource=admin"
-    timeout = ServerSelectionTimeoutError(
-        f"db.example.net:27017: [Errno 111] Connection refused (configured timeouts: "
-        f"socketTimeoutMS: 20000.0ms), Timeout: 2.0s, Topology Description: <{uri}>"
-    )
-    text = describe_error(timeout, uri)
-    assert text == (
-        "MongoDB at db.example.net:27017 is unreachable: db.example.net:27017: "
-        "[Errno 111] Connection refused"
-    )
-    leaky = OperationFailure(f"auth failed for {uri} with password {PASSWORD} / {QUOTED}")
-    text = describe_error(leaky, uri)
-    assert text.startswith("MongoDB at db.example.net:27017: OperationFailure: ")
-    assert PASSWORD not in text and QUOTED not in text and "***" in text
-
-
-def test_client_options_fail_fast_unless_the_uri_says_else() -> None:
-    options = client_options("mongodb://h:1", 2000)
-    assert options["serverSelectionTimeoutMS"] == 2000
-    assert options["connectTimeoutMS"] == 2000
-    assert options["appname"] == "cosmic-works-agent"
-    given = client_options("mongodb://h:1/?serverSelectionTimeoutMS=9000&appName=x", 2000)
-    assert "serverSelectionTimeoutMS" not in given and "appname" not in given
+async def test_client_fails_fast_unless_the_uri_says_else(
+    mongodb_uri: str, mongodb_database: str, hashing_embeddings: Embeddings
+) -> None:
+    config = settings(mongodb_uri, mongodb_database, mongodb_timeout_s=1.5)
+    opened = await open_catalog_store(config, hashing_embeddings)
+    assert isinstance(opened, MongoCatalogStore)
+    try:
+        options = opened._client.options
+        assert options.server_selection_timeout == 1.5
+        assert options.pool_options.connect_timeout == 1.5
+        assert options.pool_options.socket_timeout == 30.0  # a hung server, not a down one
+        assert options.pool_options.metadata["application"]["name"] == "cosmic-works-agent"
+    finally:
+        await opened.aclose()
+    given = f"{mongodb_uri}/?serverSelectionTimeoutMS=9000&appName=x"  # mongodb://host:port
+    opened = await open_catalog_store(settings(given, mongodb_database), hashing_embeddings)
+    assert isinstance(opened, MongoCatalogStore)
+    try:
+        options = opened._client.options
+        assert options.server_selection_timeout == 9.0
+        assert options.pool_options.metadata["application"]["name"] == "x"
+    finally:
+        await opened.aclose()
 
 
 # --------------------------------------------------------------------- startup configuration

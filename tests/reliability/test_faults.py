@@ -155,6 +155,7 @@ async def test_store_unavailable_is_503_store_unavailable_on_every_route(
         assert first.status_code == 200 and SKU_ANSWER in first.json()["message"]
         assert (await client.post("/ai", json={"prompt": SEARCH_QUESTION})).status_code == 200
         before = await listed(client)
+        kept = [m.id for m in await raw_messages(app, "kept")]
 
         lose_catalog_file(data_dir)
 
@@ -201,6 +202,7 @@ async def test_store_unavailable_is_503_store_unavailable_on_every_route(
 
         # Nothing of the failed turns was kept: the earlier session is intact, no new session.
         assert await history(client, "kept") == [SKU_QUESTION, first.json()["message"]]
+        assert [m.id for m in await raw_messages(app, "kept")] == kept  # prompt rolled back
         assert sorted(await listed(client)) == sorted(before)
         assert (await client.get("/healthz")).status_code == 200  # the process still serves
     assert len(app.state.turn_locks) == 0
@@ -244,6 +246,7 @@ async def test_model_timeout_is_504(
     ):
         ok = await client.post("/ai", json={"session_id": "kept", "prompt": SKU_QUESTION})
         assert ok.status_code == 200 and SKU_ANSWER in ok.json()["message"]  # the stub works
+        kept = [m.id for m in await raw_messages(app, "kept")]
 
         stub.fail_next(Failure.hang(seconds=15))
         timer = Timer()
@@ -269,6 +272,7 @@ async def test_model_timeout_is_504(
 
         assert await listed(client) == ["kept"]
         assert await history(client, "kept") == [SKU_QUESTION, ok.json()["message"]]
+        assert [m.id for m in await raw_messages(app, "kept")] == kept  # prompt rolled back
     assert [r.outcome for r in stub.chat_requests()].count("hang") == 3
 
 
