@@ -15,12 +15,20 @@ COPY tools ./tools
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . 2>/dev/null \
     || /opt/venv/bin/pip install --no-deps .
 
+# Read-only root filesystem ready (docs/operations.md): the venv is compiled at build time and
+# nothing writes bytecode at run time; writes go to /data (volume) and /tmp (mount a tmpfs):
+#   docker run --read-only --tmpfs /tmp -v cosmic-data:/data -p 8000:80 cosmic-works-agent
+# SIGTERM drains: uvicorn waits up to 25 s for requests; running /ai/stream turns get 10 s to
+# finish, then end with an `error` event (app/routes/chat.py). Logs: one JSON object per line.
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     OPENBLAS_NUM_THREADS=1 \
-    COSMIC_WORKS_DATA_DIR=/data
+    COSMIC_WORKS_DATA_DIR=/data \
+    COSMIC_WORKS_LOG_FORMAT=json \
+    UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=25
 RUN useradd --system --uid 10001 --home-dir /data cosmic \
     && mkdir -p /data && chown cosmic /data
 COPY --from=build /opt/venv /opt/venv

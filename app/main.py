@@ -62,7 +62,6 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
     )
     app.state.settings = settings
     app.state.runtime = None
-    install_observability(app, settings)  # logging, /metrics, request ids, access log
     install_error_handlers(app)
     # Added before CORS, so they run inside it: 401/413 answers carry the CORS headers.
     app.add_middleware(
@@ -91,6 +90,9 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
     app.include_router(health.router)
     app.include_router(chat_page.router)
     _include_optional_routers(app)
+    # Logging, /metrics, request ids and the access log. Its middleware is added last, so it
+    # is the outermost: 401, 413, CORS preflights and errors get a request id and a log line.
+    install_observability(app, settings)
     return app
 
 

@@ -1,9 +1,9 @@
 """Request ids, the access log, Prometheus metrics and the agent's run metrics.
 
-* **`ObservabilityMiddleware`** (pure ASGI, so streamed responses pass through untouched)
-  wraps the whole middleware stack, outside Starlette's error middleware and any middleware
-  added later (auth, limits, CORS), so every response — a 401, a CORS preflight, a 500 —
-  carries `X-Request-Id` and is counted and logged. The id comes from the request's
+* **`ObservabilityMiddleware`** (pure ASGI, so streamed responses pass through untouched) is
+  the outermost user middleware, outside auth, limits, CORS and the JSON error middleware, so
+  every response — a 401, a CORS preflight, a 500 — carries `X-Request-Id` and is counted and
+  logged. The id comes from the request's
   `X-Request-Id` when it is 1-128 characters of `A-Za-z0-9._:=+/@-`, otherwise a new one is
   generated. It writes one access line per request when the response ends (for an SSE
   stream: when the stream ends) with method, route template, path, status, latency, and what
@@ -77,7 +77,6 @@ METRICS_PATH = "/metrics"
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 MODEL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-_MAX_TRACKED_RUNS = 100_000  # safety valve: runs that never report their end
 _TURN_MESSAGES = {"ok": "turn finished", "error": "turn failed", "cancelled": "turn cancelled"}
 
 
@@ -182,6 +181,7 @@ class _Turn:
     tools: list[str] = field(default_factory=list)
     model_calls: int = 0
     model_seconds: float = 0.0
+    runs: set[UUID] = field(default_factory=set)  # every run under this one
 
 
 def _error_code(error: BaseException) -> str:
@@ -237,9 +237,17 @@ class AgentCallbackHandler(AsyncCallbackHandler):
     # -- bookkeeping ---------------------------------------------------------------------
 
     def _track(self, run_id: UUID, parent_run_id: UUID | None) -> None:
-        if len(self._parent) > _MAX_TRACKED_RUNS:
-            self._parent.clear()
         self._parent[run_id] = parent_run_id if parent_run_id in self._parent else None
+        turn = self._turn_of(parent_run_id)
+        if turn is not None:
+            turn.runs.add(run_id)
+
+    def _forget(self, turn: _Turn) -> None:
+        """Drop what runs of a finished turn left behind (a cancelled tool reports no end)."""
+        for run_id in turn.runs:
+            self._parent.pop(run_id, None)
+            self._model_started.pop(run_id, None)
+            self._tool_started.pop(run_id, None)
 
     def _turn_of(self, run_id: UUID | None) -> _Turn | None:
         seen = 0
@@ -301,6 +309,7 @@ class AgentCallbackHandler(AsyncCallbackHandler):
     def _finish(
         self, turn: _Turn, outcome: str, *, answer: str | None = None, error: str | None = None
     ) -> None:
+        self._forget(turn)
         self.metrics.turns.labels(outcome=outcome).inc()
         duration_ms = (time.perf_counter() - turn.started) * 1000
         turn_logger.info(
@@ -566,22 +575,18 @@ class ObservabilityMiddleware:
 
 
 def install_observability(app: FastAPI, settings: Settings) -> Metrics:
-    """Configure logging, add `/metrics`, and wrap the app's whole middleware stack.
+    """Configure logging, add `/metrics` and the access middleware; call it after every other
+    `add_middleware`, so that the access middleware is the outermost (`user_middleware[0]`).
 
-    The wrap goes around `build_middleware_stack`, so the access middleware is outermost
-    whatever middleware is added after this call.
+    A regular user middleware (not a wrapper around the whole stack) so that the LangGraph
+    server's custom-app mode (`app.langgraph_app`), which takes `app.user_middleware`, keeps it.
     """
     configure_logging_from_settings(settings)
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.agent_callbacks = AgentCallbackHandler(metrics, log_prompts=settings.log_prompts)
     app.include_router(router)
-    build_stack = app.build_middleware_stack
-
-    def build_observed_stack() -> ASGIApp:
-        return ObservabilityMiddleware(build_stack(), metrics)
-
-    app.build_middleware_stack = build_observed_stack  # type: ignore[method-assign]
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return metrics
 
 

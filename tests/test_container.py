@@ -70,3 +70,40 @@ def test_the_cmd_import_works_outside_the_repository(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert not (tmp_path / "data").exists()  # nothing written before the lifespan runs
+
+
+def _env_of_final_stage() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    final = text[text.rindex("\nFROM ") :]
+    env: dict[str, str] = {}
+    for line in final.splitlines():
+        keyword, _, rest = line.strip().partition(" ")
+        if keyword.upper() == "ENV":
+            for pair in rest.split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+    return env
+
+
+def test_the_image_is_ready_for_a_read_only_root_and_drains_on_sigterm() -> None:
+    from app.routes.chat import STREAM_DRAIN_S
+    from app.turns import ROLLBACK_TIMEOUT_S
+
+    env = _env_of_final_stage()
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"  # the venv is compiled at build time
+    assert env["COSMIC_WORKS_LOG_FORMAT"] == "json"
+    # uvicorn reads UVICORN_* for its options: the drained stream must end before it gives up.
+    assert int(env["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"]) > STREAM_DRAIN_S + ROLLBACK_TIMEOUT_S
+
+
+def test_the_chat_page_files_are_package_data() -> None:
+    """`pip install .` (the image) must carry app/static/chat, or /chat answers 500."""
+    from fnmatch import fnmatch
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"].get("package-data", {}).get("app", [])
+    static = sorted((ROOT / "app" / "static" / "chat").iterdir())
+    assert static
+    for path in static:
+        relative = path.relative_to(ROOT / "app").as_posix()
+        assert any(fnmatch(relative, pattern) for pattern in patterns), relative

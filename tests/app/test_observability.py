@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import AIMessage
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from app.logging import (
     JsonFormatter,
@@ -440,3 +441,65 @@ async def test_each_app_has_its_own_registry(open_app: AppFactory) -> None:
             first_samples, second_samples = await scrape(one), await scrape(two)
     assert value(first_samples, "cosmic_works_turns_total", outcome="ok") == 1
     assert value(second_samples, "cosmic_works_turns_total", outcome="ok") == 0
+
+
+async def test_the_run_handler_keeps_nothing_after_finished_and_cancelled_turns(
+    open_app: AppFactory,
+) -> None:
+    model = ScriptedChatModel(
+        script=[
+            tool_call("get_product_by_sku", {"sku": "FR-R92B-58"}),
+            AIMessage("done"),
+            tool_call("get_product_by_sku", {"sku": "FR-R92B-58"}),
+            AIMessage(" ".join(["word"] * 200)),
+        ]
+    )
+    async with open_app(model) as app, asgi_client(app) as client:
+        assert (await client.post("/ai", json={"prompt": "q1"})).status_code == 200
+        model.token_delay = 0.02
+        async with asgi_client(app, streaming=True) as streaming:
+            async with streaming.stream("POST", "/ai/stream", json={"prompt": "q2"}) as response:
+                async for text in response.aiter_text():
+                    if "event: token" in text:
+                        break  # the client goes away mid-answer
+        await asyncio.wait_for(model.cancelled.wait(), timeout=10)
+        handler = app.state.agent_callbacks
+        for _ in range(100):
+            if not handler._turns:
+                break
+            await asyncio.sleep(0.05)
+        samples = await scrape(client)
+    assert value(samples, "cosmic_works_turns_total", outcome="cancelled") == 1
+    assert value(samples, "cosmic_works_turns_total", outcome="ok") == 1
+    assert value(samples, "cosmic_works_sse_streams_active", route="/ai/stream") == 0
+    assert not handler._turns and not handler._parent
+    assert not handler._model_started and not handler._tool_started
+
+
+def test_the_access_middleware_is_the_outermost(settings: Settings) -> None:
+    """Added after auth, limits and CORS: their answers get request ids and access lines."""
+    from app.main import create_app
+    from app.observability import ObservabilityMiddleware
+
+    app = create_app(settings)
+    assert app.user_middleware[0].cls is ObservabilityMiddleware
+    assert sum(m.cls is ObservabilityMiddleware for m in app.user_middleware) == 1
+
+
+async def test_unauthorized_answers_carry_the_request_id_and_are_logged(
+    open_app: AppFactory, settings: Settings, capture_logs: Any
+) -> None:
+    keyed = settings.model_copy(update={"api_keys": SecretStr(f"alice:{API_KEY}")})
+    async with open_app(settings=keyed) as app, asgi_client(app) as client:
+        logs = capture_logs(keyed)
+        refused = await client.get("/session/list", headers={"X-Request-Id": "no-key-1"})
+        wrong = await client.get(
+            "/session/list", headers={"Authorization": "Bearer wrong-key-0123456789abcdef"}
+        )
+        allowed = await client.get("/session/list", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert refused.status_code == wrong.status_code == 401
+    assert allowed.status_code == 200
+    assert refused.headers["x-request-id"] == "no-key-1"
+    statuses = [(r["request_id"], r["status"]) for r in logs.by_logger("cosmic_works.access")]
+    assert statuses[0] == ("no-key-1", 401) and [s for _, s in statuses] == [401, 401, 200]
+    assert API_KEY not in logs.text and "wrong-key-0123456789abcdef" not in logs.text

@@ -49,13 +49,42 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def base_url(tmp_path: Path, sample_store_path: Path) -> Iterator[str]:
-    """A real uvicorn over a fresh data dir holding a copy of the loaded sample catalog."""
+API_KEY = "browser-test-key-0123456789"
+
+
+def _data_dir(tmp_path: Path, sample_store_path: Path) -> Path:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copy(sample_store_path, data_dir / "catalog.sqlite")
-    with uvicorn_server(data_dir) as url:
+    return data_dir
+
+
+@pytest.fixture
+def base_url(tmp_path: Path, sample_store_path: Path) -> Iterator[str]:
+    """A real uvicorn (open local mode) over a copy of the loaded sample catalog."""
+    with uvicorn_server(_data_dir(tmp_path, sample_store_path)) as url:
+        yield url
+
+
+@pytest.fixture
+def broken_model_base_url(tmp_path: Path, sample_store_path: Path) -> Iterator[str]:
+    """The same with an OpenAI-compatible model on a port where nothing listens."""
+    env = {
+        "COSMIC_WORKS_MODEL": "openai",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "COSMIC_WORKS_MODEL_MAX_RETRIES": "0",
+        "COSMIC_WORKS_MODEL_TIMEOUT": "5",
+    }
+    with uvicorn_server(_data_dir(tmp_path, sample_store_path), env=env) as url:
+        yield url
+
+
+@pytest.fixture
+def keyed_base_url(tmp_path: Path, sample_store_path: Path) -> Iterator[str]:
+    """The same with API keys on (`COSMIC_WORKS_API_KEYS`)."""
+    env = {"COSMIC_WORKS_API_KEYS": f"tester:{API_KEY}"}
+    with uvicorn_server(_data_dir(tmp_path, sample_store_path), env=env) as url:
         yield url
 
 
@@ -158,4 +187,79 @@ def test_ask_stream_reload_and_delete_in_the_chat_page(browser: Any, base_url: s
     status = page.evaluate("async (id) => (await fetch('session/load/' + id)).status", session_id)
     assert status == 404
     assert all(url.startswith(base_url) for url in requested), requested
+    context.close()
+
+
+def test_the_page_asks_for_the_api_key_once_and_keeps_it(browser: Any, keyed_base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(viewport={"width": 1180, "height": 760})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sent_keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent_keys.append(request.headers.get("authorization"))
+            if "/session/" in request.url or "/ai/" in request.url
+            else None
+        ),
+    )
+
+    # The page is public; its first API call answers 401 and the key dialog opens.
+    page.goto(f"{keyed_base_url}/chat")
+    dialog = page.get_by_role("dialog", name="API key")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("API key is required")
+    dialog.get_by_label("Key").fill("wrong-key-0123456789abcdef")
+    with page.expect_response(lambda response: "session/list" in response.url) as refused:
+        dialog.get_by_role("button", name="Save").click()
+    assert refused.value.status == 401
+    expect(dialog).to_be_visible()  # a refused key: asked again
+    dialog.get_by_label("Key").fill(API_KEY)
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#sessions-status")).to_have_text("No conversations yet.")
+
+    page.get_by_role("button", name=QUESTION).click()
+    expect(page.locator(".message.assistant").last).to_contain_text("$1431.50")
+    assert f"Bearer {API_KEY}" in sent_keys
+
+    # Reload: the key is remembered, nothing is asked, the session is there.
+    page.reload()
+    expect(page.locator(".session-item")).to_have_count(1)
+    expect(page.locator(".message.assistant").first).to_contain_text("$1431.50")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("localStorage.getItem('cosmicWorks.apiKey')") == API_KEY
+    page.screenshot(path=str(ARTIFACTS / "chat-with-key.png"))
+    assert not errors, errors
+    context.close()
+
+
+def test_errors_are_shown_plainly(browser: Any, broken_model_base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(viewport={"width": 1180, "height": 760})
+    page = context.new_page()
+    page.goto(f"{broken_model_base_url}/chat")
+
+    # The model cannot be reached: the stream's `error` event is shown in the reply.
+    page.get_by_role("button", name="What is HL Road Frame?").click()
+    reply = page.locator(".message.assistant").last
+    expect(reply.locator(".error-text")).to_contain_text("(model_unavailable)")
+    expect(reply).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#send")).to_have_text("Send")
+
+    # A refused request (non-2xx JSON): its message and code are shown too.
+    page.evaluate("document.getElementById('prompt').removeAttribute('maxlength')")
+    page.get_by_label("Your question").fill("x" * 5000)
+    page.get_by_label("Your question").press("Enter")
+    expect(page.locator(".message.assistant").last.locator(".error-text")).to_contain_text(
+        "(invalid_request)"
+    )
+    page.screenshot(path=str(ARTIFACTS / "chat-errors.png"))
     context.close()

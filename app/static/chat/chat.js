@@ -35,7 +35,7 @@
 
   let sessionId = read(STORE.session);
   let running = null; // AbortController of the turn being streamed
-  let afterKey = null; // what to retry once a key has been entered
+  const afterKey = new Set(); // what to retry once a key has been entered
 
   // ------------------------------------------------------------------ storage
 
@@ -242,6 +242,7 @@
     hideError();
   }
 
+  // Outside `content`, which each render of the streamed text replaces.
   function showReplyError(reply, code, message) {
     const box = el("p", "error-text");
     box.append(message || "Something went wrong.");
@@ -249,7 +250,7 @@
       box.append(" ");
       box.append(el("span", "error-code", `(${code})`));
     }
-    reply.content.append(box);
+    reply.article.append(box);
     scrollToEnd();
   }
 
@@ -400,8 +401,11 @@
         reply.article.remove();
         mine.article.remove();
         if (!ui.messages.childElementCount) ui.intro.hidden = false;
-        ui.prompt.value = question;
-        askForKey(err.message, () => ask(question));
+        ui.prompt.value = question; // kept if the dialog is cancelled
+        askForKey(err.message, () => {
+          ui.prompt.value = "";
+          ask(question);
+        });
       } else {
         render();
         showReplyError(reply, err.code || "", err.message || String(err));
@@ -469,6 +473,7 @@
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
         ui.sessionsStatus.textContent = "Enter the API key to see your conversations.";
+        askForKey(err.message, refreshSessions);
       } else {
         ui.sessionsStatus.textContent = `Could not load the conversations: ${err.message}`;
       }
@@ -531,7 +536,7 @@
   // ------------------------------------------------------------------ API key
 
   function askForKey(reason, retry) {
-    afterKey = retry || null;
+    if (retry) afterKey.add(retry);
     ui.keyReason.textContent = reason
       ? `${reason} The key is kept in this browser only.`
       : "Enter the API key for this server. It is kept in this browser only.";
@@ -542,16 +547,13 @@
 
   function onKeyDialogClose() {
     const action = ui.keyDialog.returnValue;
-    const retry = afterKey;
-    afterKey = null;
+    const retries = [...afterKey];
+    afterKey.clear();
     if (action === "save" && ui.keyInput.value.trim()) {
       write(STORE.key, ui.keyInput.value.trim());
       ui.keyInput.value = "";
-      refreshSessions();
-      if (retry) {
-        if (ui.prompt.value.trim()) ui.prompt.value = "";
-        retry();
-      }
+      if (!retries.includes(refreshSessions)) retries.push(refreshSessions);
+      for (const retry of retries) retry();
     } else if (action === "forget") {
       write(STORE.key, null);
       ui.keyInput.value = "";
