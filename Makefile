@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	$(BIN)/python benchmarks/catalog.py
+	$(BIN)/python benchmarks/suite.py
 
 # Re-resolve the pinned locks (needs uv; takes seconds). Commit both files afterwards.
 lock: | $(BIN)/uv

@@ -263,7 +263,13 @@ def print_table(rows: list[Row]) -> None:
 
 
 def main() -> int:
+    import argparse
+    import json
     import os
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args()
 
     print(
         f"catalog benchmark: python {sys.version.split()[0]}, numpy {np.__version__}, "
@@ -274,6 +280,8 @@ def main() -> int:
         rows = asyncio.run(run(Path(tmp)))
     print()
     print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows))
     return 0
 
 

@@ -171,6 +171,13 @@ def runtime_settings(data_dir: Path) -> Settings:
 @contextmanager
 def uvicorn_server(data_dir: Path, profile: Path | None = None) -> Iterator[str]:
     """Serve the app over `data_dir` (optionally under cProfile); yields the base URL."""
+    with uvicorn_process(data_dir, profile) as (base_url, _pid):
+        yield base_url
+
+
+@contextmanager
+def uvicorn_process(data_dir: Path, profile: Path | None = None) -> Iterator[tuple[str, int]]:
+    """`uvicorn_server`, yielding the server's pid too (for its memory and for profilers)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_path = data_dir / "uvicorn.log"
@@ -196,7 +203,7 @@ def uvicorn_server(data_dir: Path, profile: Path | None = None) -> Iterator[str]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn not healthy:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield base_url
+        yield base_url, process.pid
     finally:
         # Both stop uvicorn gracefully; it then re-raises the signal, and only SIGINT (as
         # KeyboardInterrupt) lets cProfile write its file.
