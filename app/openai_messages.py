@@ -18,7 +18,7 @@ the thread holds. The rules (documented for clients in `docs/ecosystem.md`):
    then end with a user message: the **new turn** is that last user message. What comes
    before it is the client's history, (user, assistant) pairs.
 5. **Reconciliation** with the thread's history `H` (its answered (question, answer) pairs, as
-   `app.turns.history_from_messages` computes them; texts compared without surrounding
+   `graphs.history.history_from_state` computes them; texts compared without surrounding
    whitespace) and the client's history `C`:
    * `C == H`: the client resent the conversation as stored — only the new turn runs;
    * `C` empty: the client sent only the new message (it relies on `X-Session-Id` for

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -38,7 +38,6 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     RemoveMessage,
-    convert_to_messages,
 )
 from langchain_core.runnables import RunnableConfig
 from langgraph.constants import END
@@ -48,6 +47,7 @@ from app.errors import ApiError
 from app.logging import run_metadata
 from app.schemas import NEW_SESSION_ID
 from graphs.graph import AGENT_NODE, TOOLS_NODE
+from graphs.history import history_from_messages, history_from_state, is_answer
 from graphs.runtime import AgentRuntime
 from graphs.sessions import SessionSummary
 
@@ -343,9 +343,9 @@ async def _rollback_turn(runtime: AgentRuntime, session_id: str, message_id: str
         return  # the failure came before the prompt was checkpointed
     start = ids.index(message_id)
     turn = messages[start:]
-    if not snapshot.next and _is_answer(turn[-1]):
+    if not snapshot.next and is_answer(turn[-1]):
         return  # the turn completed; only what came after it failed
-    if start == 0:
+    if start == 0 and not snapshot.values.get("archive"):
         await runtime.checkpointer.adelete_thread(session_id)
         await runtime.sessions.delete(session_id)
         logger.info("discarded the failed first turn of session %s", session_id)
@@ -358,31 +358,4 @@ async def _rollback_turn(runtime: AgentRuntime, session_id: str, message_id: str
     logger.info("rolled back an unfinished turn on session %s", session_id)
 
 
-# --------------------------------------------------------------------------------------------
-# History for the frontend
-# --------------------------------------------------------------------------------------------
-
-
-def _is_answer(message: BaseMessage) -> bool:
-    """A final assistant answer: an AI message with text and no tool call."""
-    return isinstance(message, AIMessage) and not message.tool_calls and bool(message.text.strip())
-
-
-def history_from_messages(messages: Iterable[Any]) -> list[dict[str, str]]:
-    """User prompts and final answers as alternating `user`/`assistant` items.
-
-    The frontend pairs `history[i]` with `history[i+1]`, so only answered prompts are kept: a
-    prompt followed by another prompt, or left without an answer at the end (a turn that died
-    mid-run), is dropped, as is an answer without a prompt. System messages, tool results
-    and assistant messages that call tools or carry no text are not shown.
-    """
-    history: list[dict[str, str]] = []
-    pending: str | None = None
-    for message in convert_to_messages(list(messages)):
-        if isinstance(message, HumanMessage):
-            pending = message.text
-        elif _is_answer(message) and pending is not None:
-            history.append({"role": "user", "content": pending})
-            history.append({"role": "assistant", "content": message.text})
-            pending = None
-    return history
+__all__ = ["history_from_messages", "history_from_state"]  # the session routes' view

@@ -22,8 +22,9 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import TOOL_CALL_ERROR_TEMPLATE
 
 from catalog.store import StoreError
+from graphs.history import compaction
 from graphs.prompts import STEP_LIMIT_MESSAGE, SYSTEM_PROMPT
-from graphs.state import AgentState, InputState
+from graphs.state import AgentState, InputState, OutputState
 
 AGENT_NODE = "agent"
 TOOLS_NODE = "tools"
@@ -113,7 +114,7 @@ def build_graph(
     bound_model = model.bind_tools(list(tools))
     system = SystemMessage(content=system_prompt)
 
-    async def call_model(state: AgentState, config: RunnableConfig) -> dict[str, list[AnyMessage]]:
+    async def call_model(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
         if on_turn is not None and messages and isinstance(messages[-1], HumanMessage):
             configurable = config.get("configurable", {})
@@ -125,9 +126,16 @@ def build_graph(
         response = await bound_model.ainvoke([system, *history], config)
         if isinstance(response, AIMessage) and response.tool_calls and state["remaining_steps"] < 2:
             response = AIMessage(id=response.id, content=STEP_LIMIT_MESSAGE)
-        return {"messages": [response]}
+        if isinstance(response, AIMessage) and response.tool_calls:
+            return {"messages": [response]}
+        # The turn is answered: older turns leave the checkpointed messages (graphs.state).
+        removals, archived = compaction([*messages, response], max_context_messages)
+        update: dict[str, Any] = {"messages": [*removals, response]}
+        if archived:
+            update["archive"] = archived
+        return update
 
-    builder = StateGraph(AgentState, input_schema=InputState)
+    builder = StateGraph(AgentState, input_schema=InputState, output_schema=OutputState)
     builder.add_node(AGENT_NODE, call_model)
     builder.add_node(TOOLS_NODE, ToolNode(list(tools), handle_tool_errors=tool_error_message))
     builder.add_edge(START, AGENT_NODE)

@@ -68,7 +68,7 @@ from app.turns import (
     ROLLBACK_TIMEOUT_S,
     TurnLocks,
     ensure_session_writable,
-    history_from_messages,
+    history_from_state,
     resolve_session_id,
     run_turn,
     stream_turn,
@@ -310,7 +310,7 @@ async def _messages_to_add(
     stored: list[dict[str, str]] = []
     if not is_new:
         snapshot = await runtime.graph.aget_state(thread_config(runtime, session_id))
-        stored = history_from_messages(snapshot.values.get("messages", []))
+        stored = history_from_state(snapshot.values)
     return reconcile(conversation, stored, session_id)
 
 

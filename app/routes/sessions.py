@@ -1,7 +1,7 @@
 """Conversation routes: list the caller's sessions, load one's history, delete one.
 
 Titles and timestamps come from the session index; a conversation's content comes from the
-checkpointer, reduced by `history_from_messages` to the (question, answer) pairs the frontend
+checkpointer, reduced by `history_from_state` to the (question, answer) pairs the frontend
 shows. Sessions of another owner answer 404, like unknown ids.
 """
 
@@ -15,7 +15,7 @@ from app.deps import OwnerDep, RuntimeDep
 from app.schemas import SESSION_ID_PATTERN, HistoryItem, SessionDetail, SessionSummaryOut
 from app.turns import (
     find_session,
-    history_from_messages,
+    history_from_state,
     session_not_found,
     thread_config,
     turn_locks,
@@ -135,7 +135,7 @@ async def load_session(
     if summary is None:
         raise session_not_found(session_id)
     snapshot = await runtime.graph.aget_state(thread_config(runtime, session_id))
-    history = history_from_messages(snapshot.values.get("messages", []))
+    history = history_from_state(snapshot.values)
     return SessionDetail(
         **_summary_out(summary).model_dump(),
         history=[HistoryItem.model_validate(item) for item in history],

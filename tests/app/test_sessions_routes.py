@@ -7,6 +7,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from app.turns import thread_config
+from core.settings import Settings
 from graphs.runtime import AgentRuntime
 from tests.fakes import AppFactory, ScriptedChatModel, asgi_client, echo_responder
 
@@ -127,3 +128,40 @@ async def test_conversations_survive_a_restart(open_app: AppFactory) -> None:
         assert seen == [ACCEPTANCE_QUESTION, "and its price?"]
         history = (await client.get(f"/session/load/{session_id}")).json()["history"]
         assert len(history) == 4
+
+
+
+async def test_a_long_conversation_loads_whole_after_compaction_and_a_restart(
+    open_app: AppFactory, settings: Settings
+) -> None:
+    """Turns compacted out of the checkpointed window (graphs.state) still load, in order,
+    after a restart; a failed turn after compaction is rolled back without touching them."""
+    small = settings.model_copy(update={"max_context_messages": 4})
+    model = ScriptedChatModel(responder=echo_responder())
+    async with open_app(model, settings=small) as app, asgi_client(app) as client:
+        session = await _ask(client, "turn 0")
+        for turn in range(1, 12):
+            assert await _ask(client, f"turn {turn}", session) == session
+        runtime: AgentRuntime = app.state.runtime
+        values = (await runtime.graph.aget_state(thread_config(runtime, session))).values
+        assert len(values["messages"]) <= 4 and len(values["archive"]) >= 18
+        model.error = RuntimeError("the model broke")
+        failed = await client.post("/ai", json={"session_id": session, "prompt": "lost"})
+        assert failed.status_code >= 500
+    expected = []
+    for turn in range(12):
+        expected += [
+            {"role": "user", "content": f"turn {turn}"},
+            {"role": "assistant", "content": f"Answer to turn {turn}"},
+        ]
+    async with open_app(ScriptedChatModel(responder=echo_responder()), settings=small) as app:
+        async with asgi_client(app) as client:
+            loaded = (await client.get(f"/session/load/{session}")).json()
+            assert loaded["history"] == expected
+            await _ask(client, "turn 12", session)
+            loaded = (await client.get(f"/session/load/{session}")).json()
+    assert loaded["history"][-2:] == [
+        {"role": "user", "content": "turn 12"},
+        {"role": "assistant", "content": "Answer to turn 12"},
+    ]
+    assert len(loaded["history"]) == 26

@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from core.settings import CheckpointerBackend, Settings
 from graphs.checkpointer import CheckpointerError, open_checkpointer
 from graphs.graph import build_graph, drop_unpaired_tool_calls, trim_history
+from graphs.history import history_from_state
 from graphs.prompts import STEP_LIMIT_MESSAGE
 from graphs.sessions import MemorySessionIndex
 from tests.fakes import ScriptedChatModel, echo_responder, tool_call
@@ -121,10 +122,52 @@ async def test_model_input_stays_bounded_at_turn_200() -> None:
     for turn in range(200):
         await graph.ainvoke({"messages": [HumanMessage(f"q{turn}")]}, _config("long"))
     state = await graph.aget_state(_config("long"))
-    assert len(state.values["messages"]) == 400  # the checkpoint keeps everything
     assert len(model.calls[-1]) == 1 + 9  # system + a window that starts at a user turn
     assert model.calls[-1][1].text == "q195" and model.calls[-1][-1].text == "q199"
     assert len(model.calls[-1]) == len(model.calls[10])  # turn 200 costs what turn 11 did
+    # The checkpoint is bounded too: the window in `messages`, older turns as archived text,
+    # and nothing of the conversation lost.
+    messages = state.values["messages"]
+    assert len(messages) == 10 and messages[0].text == "q195"
+    assert len(state.values["archive"]) == 2 * 195
+    history = history_from_state(state.values)
+    assert [item["content"] for item in history[0::2]] == [f"q{i}" for i in range(200)]
+    assert [item["role"] for item in history[:4]] == ["user", "assistant", "user", "assistant"]
+    assert history[-1] == {"role": "assistant", "content": messages[-1].text}
+
+
+async def test_compaction_moves_whole_turns_with_tool_calls_out_of_the_window() -> None:
+    """Tool calls and their results leave together; a turn longer than the window stays."""
+    model = ScriptedChatModel(
+        script=[
+            tool_call("get_product_by_sku", {"sku": "A"}, "c1"),
+            AIMessage("answer one"),
+            tool_call("get_product_by_sku", {"sku": "B"}, "c2"),
+            AIMessage("answer two"),
+        ]
+    )
+    graph = build_graph(
+        model,
+        build_tools(_NoStore()),
+        InMemorySaver(),
+        max_context_messages=3,  # type: ignore[arg-type]
+    )
+    await graph.ainvoke({"messages": [HumanMessage("one")]}, _config("c"))
+    first = (await graph.aget_state(_config("c"))).values
+    assert len(first["messages"]) == 4 and not first.get("archive")  # longer than the window
+    await graph.ainvoke({"messages": [HumanMessage("two")]}, _config("c"))
+    second = (await graph.aget_state(_config("c"))).values
+    assert [type(m).__name__ for m in second["messages"]] == [
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "AIMessage",
+    ]
+    assert second["messages"][0].text == "two"
+    assert second["archive"] == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "answer one"},
+    ]
 
 
 def test_trim_history_never_starts_with_a_tool_result() -> None:
