@@ -98,7 +98,7 @@ from app.errors import ApiError, classify_exception
 from app.logging import run_metadata
 from app.schemas import MAX_PROMPT_CHARS, SESSION_ID_PATTERN
 from app.turns import ensure_session_writable, rollback_on_failure, turn_locks
-from graphs.runtime import AgentRuntime
+from graphs.runtime import TURN_DURABILITY, AgentRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -424,7 +424,9 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         runtime = self._runtime()
         run_config = self._run_config(runtime, config)
         async with self._turn(runtime, run_config, input) as (graph, run_config, graph_input):
-            result: dict[str, Any] = await graph.ainvoke(graph_input, run_config, **kwargs)
+            result: dict[str, Any] = await graph.ainvoke(
+                graph_input, run_config, **_durable(kwargs)
+            )
         return result
 
     async def abatch(
@@ -461,7 +463,7 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         runtime = self._runtime()
         run_config = self._run_config(runtime, config)
         async with self._turn(runtime, run_config, input) as (graph, run_config, graph_input):
-            async for chunk in graph.astream(graph_input, run_config, **kwargs):
+            async for chunk in graph.astream(graph_input, run_config, **_durable(kwargs)):
                 yield chunk
 
     async def astream_log(  # type: ignore[override]
@@ -470,7 +472,7 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         runtime = self._runtime()
         run_config = self._run_config(runtime, config)
         async with self._turn(runtime, run_config, input) as (graph, run_config, graph_input):
-            async for patch in graph.astream_log(graph_input, run_config, **kwargs):
+            async for patch in graph.astream_log(graph_input, run_config, **_durable(kwargs)):
                 yield patch
 
     async def astream_events(  # type: ignore[override]
@@ -479,8 +481,13 @@ class LazyAgentGraph(Runnable[dict[str, Any], dict[str, Any]]):
         runtime = self._runtime()
         run_config = self._run_config(runtime, config)
         async with self._turn(runtime, run_config, input) as (graph, run_config, graph_input):
-            async for event in graph.astream_events(graph_input, run_config, **kwargs):
+            async for event in graph.astream_events(graph_input, run_config, **_durable(kwargs)):
                 yield event
+
+
+def _durable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The graph call's keyword arguments with the service's checkpoint durability."""
+    return {"durability": TURN_DURABILITY, **kwargs}
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from app.logging import run_metadata
 from app.schemas import NEW_SESSION_ID
 from graphs.graph import AGENT_NODE, TOOLS_NODE
 from graphs.history import history_from_messages, history_from_state, is_answer
-from graphs.runtime import AgentRuntime
+from graphs.runtime import TURN_DURABILITY, AgentRuntime
 from graphs.sessions import SessionSummary
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ async def run_turn(
     if metadata:
         config["metadata"] = {**config.get("metadata", {}), **metadata}
     async with rollback_on_failure(runtime, session_id, message_id):
-        result = await runtime.graph.ainvoke(graph_input, config)
+        result = await runtime.graph.ainvoke(graph_input, config, durability=TURN_DURABILITY)
     return final_answer_text(result.get("messages", []))
 
 
@@ -253,7 +253,10 @@ async def stream_turn(
     streamed: list[str] = []
     final_messages: list[AnyMessage] | None = None
     async with rollback_on_failure(runtime, session_id, message_id):
-        async for event in runtime.graph.astream_events(graph_input, config, version="v2"):
+        events = runtime.graph.astream_events(
+            graph_input, config, version="v2", durability=TURN_DURABILITY
+        )
+        async for event in events:
             kind = event["event"]
             if kind == "on_chat_model_stream":
                 token = _answer_token(event)
@@ -340,6 +343,10 @@ async def _rollback_turn(runtime: AgentRuntime, session_id: str, message_id: str
     messages: list[BaseMessage] = list(snapshot.values.get("messages", []))
     ids = [message.id for message in messages]
     if message_id not in ids:
+        if not ids and await runtime.sessions.get(session_id) is not None:
+            # A first turn that failed before anything was checkpointed (with durability
+            # "exit" nothing is, until the run ends): only its session entry is left.
+            await runtime.sessions.delete(session_id)
         return  # the failure came before the prompt was checkpointed
     start = ids.index(message_id)
     turn = messages[start:]

@@ -17,6 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Durability
 
 from catalog.store import CatalogStore
 from core.settings import Settings
@@ -30,6 +31,14 @@ from graphs.sessions import (
 )
 
 logger = logging.getLogger(__name__)
+
+TURN_DURABILITY: Durability = "exit"
+"""When the service's turns write checkpoints: once, when the run ends. LangGraph's default
+("async") writes one per step (four a turn: input, agent, tools, agent), each a thread hop
+to SQLite or a round trip to MongoDB in the middle of the turn; `benchmarks/RESULTS.md` has
+the numbers. Nothing is lost by it: a turn is all or nothing for the service anyway (a failed
+or cancelled one is rolled back, `app.turns`), and a process killed mid-turn now leaves no
+trace of that turn instead of a half that had to be skipped on load."""
 
 
 @dataclass(frozen=True)

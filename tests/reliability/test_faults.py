@@ -485,8 +485,7 @@ def checkpointed_messages(data_dir: Path, thread_id: str) -> list[BaseMessage]:
 def test_sigkill_mid_turn_keeps_complete_turns_and_the_session_works_after_restart(
     data_dir: Path, kill_point: str
 ) -> None:
-    """Killed while the tool runs (a checkpointed tool call without its result) or while the
-    answer streams (prompt, tool call and result checkpointed, no answer)."""
+    """Killed while the tool runs, or while the answer streams."""
     slow_env = {TOOL_DELAY_ENV: "30"} if kill_point == "tool" else {}
     with served(data_dir, SLOW_FACTORY, **slow_env) as server:
         first = httpx.post(f"{server.url}/ai", json={"session_id": "k", "prompt": "q1"}, timeout=30)
@@ -500,13 +499,12 @@ def test_sigkill_mid_turn_keeps_complete_turns_and_the_session_works_after_resta
             server.process.kill()
             assert server.process.wait(timeout=10) == -9
 
-    # What the killed process left: the unfinished turn, cut where the test meant to cut it.
+    # What the killed process left: the complete turn only. Turns checkpoint when they end
+    # (graphs.runtime.TURN_DURABILITY), so nothing of the unfinished one reached the disk.
+    # (A half turn on disk, e.g. from a thread written elsewhere, is covered by the unit
+    # tests of drop_unpaired_tool_calls and history_from_messages.)
     left = checkpointed_messages(data_dir, "k")
-    assert [m.text for m in left[:3]] == ["q1", "Answer to q1", f"{SLOW_MARKER} q2"]
-    if kill_point == "tool":
-        assert isinstance(left[-1], AIMessage) and left[-1].tool_calls  # no result after it
-    else:
-        assert isinstance(left[-1], ToolMessage)  # the answer was not checkpointed
+    assert [m.text for m in left] == ["q1", "Answer to q1"]
 
     with (
         served(data_dir, OFFLINE_FACTORY) as server,
