@@ -1,14 +1,14 @@
 """The benchmark suite (`make bench`): every performance row of the service in one table.
 
-Run `python benchmarks/suite.py` (`--full` for the service benchmark's full sample counts,
-`--skip SECTION` to leave a section out). Everything runs on the offline model, so the model's
+Run `python benchmarks/suite.py` (about 3 minutes on 2 cores; `--quick` for the service
+benchmark's smaller sample counts, `--skip SECTION` / `--only SECTION` to choose sections). Everything runs on the offline model, so the model's
 own time is a few milliseconds and the server's cost is visible; every number in the table is
 measured in this run beside its baseline, and the table gives their ratio (machines here are
 noisy: absolute times mean little across runs, ratios within one run do). Sections:
 
 * `service`: first-token latency of `/ai/stream` vs in-process `graph.astream` vs LangServe
   `/agent/stream_events`, and `/ai` vs LangServe `/agent/invoke` turns per second
-  (`benchmarks/service.py`, quick plan unless `--full`).
+  (`benchmarks/service.py`, its full plan unless `--quick`).
 * `langgraph-dev`: `/ai` on our uvicorn vs `langgraph dev`'s `POST /threads/{id}/runs/wait`
   on the same graph and catalog, turns per second (skipped when the CLI is not installed).
 * `growth`: one conversation of 200 turns through `/ai` (in-process ASGI, SQLite
@@ -129,9 +129,9 @@ async def ai_turn(client: httpx.AsyncClient, prompt: str, session_id: str | None
 # --------------------------------------------------------------------------------------------
 
 
-def service_rows(tmp: Path, full: bool) -> list[Row]:
+def service_rows(tmp: Path, quick: bool) -> list[Row]:
     data_dir = fresh_data_dir(tmp, "service")
-    plan = service_bench.FULL if full else service_bench.QUICK
+    plan = service_bench.QUICK if quick else service_bench.FULL
     with service_bench.uvicorn_server(data_dir) as base_url:
         return asyncio.run(service_bench.run(base_url, data_dir, plan))
 
@@ -538,7 +538,7 @@ def memory_rows(tmp: Path) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--full", action="store_true", help="full service-benchmark samples")
+    parser.add_argument("--quick", action="store_true", help="fewer service-benchmark samples")
     parser.add_argument("--skip", action="append", default=[], choices=SECTIONS)
     parser.add_argument("--only", action="append", default=[], choices=SECTIONS)
     args = parser.parse_args(argv)
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         del os.environ[key]  # the server and the in-process runs get the benchmark's settings
     chosen = [s for s in SECTIONS if s not in args.skip and (not args.only or s in args.only)]
     runners: dict[str, Callable[[Path], list[Row]]] = {
-        "service": lambda tmp: service_rows(tmp, args.full),
+        "service": lambda tmp: service_rows(tmp, args.quick),
         "langgraph-dev": langgraph_dev_rows,
         "growth": growth_rows,
         "concurrency": concurrency_rows,
