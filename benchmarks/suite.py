@@ -1,10 +1,11 @@
 """The benchmark suite (`make bench`): every performance row of the service in one table.
 
 Run `python benchmarks/suite.py` (about 3 minutes on 2 cores; `--quick` for the service
-benchmark's smaller sample counts, `--skip SECTION` / `--only SECTION` to choose sections). Everything runs on the offline model, so the model's
-own time is a few milliseconds and the server's cost is visible; every number in the table is
-measured in this run beside its baseline, and the table gives their ratio (machines here are
-noisy: absolute times mean little across runs, ratios within one run do). Sections:
+benchmark's smaller sample counts, `--skip SECTION` / `--only SECTION` to choose sections).
+Everything runs on the offline model, so the model's own time is a few milliseconds and the
+server's cost is visible; every number in the table is measured in this run beside its
+baseline, and the table gives their ratio (machines here are noisy: absolute times mean
+little across runs, ratios within one run do). Sections:
 
 * `service`: first-token latency of `/ai/stream` vs in-process `graph.astream` vs LangServe
   `/agent/stream_events`, and `/ai` vs LangServe `/agent/invoke` turns per second
