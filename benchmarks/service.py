@@ -13,10 +13,12 @@ in this run:
 1. First-token latency, from sending the request to the first token of the answer:
    `POST /ai/stream` (first `event: token`), LangServe `POST /agent/stream_events` (first
    `on_chat_model_stream` with text) and the in-process baseline `graph.astream(...,
-   stream_mode="messages")` (first text chunk of the agent node). Each request uses a new
-   thread; every round runs each variant once, in a shuffled order (seeded), so machine noise
-   and any after-effect of the previous sample hit them equally; every response is read to
-   its end and followed by a short idle gap before the next request starts. Three references
+   stream_mode="messages")` (first text chunk of the agent node), with the service's
+   checkpoint durability (`graphs.runtime.TURN_DURABILITY`), so only the serving differs.
+   Each request uses a new thread; every round runs each variant once, in a shuffled order
+   (seeded), so machine noise and any after-effect of the previous sample hit them equally;
+   every response is read to its end and followed by a short idle gap before the next request
+   starts. Three references
    locate the server's cost between the graph and the socket: `app.turns.stream_turn` on the
    served runtime (the turn layer and whatever the lifespan binds to the graph), `/ai/stream`
    called at the ASGI boundary (the whole app: FastAPI, middleware, SSE; no socket, no client)
@@ -60,7 +62,7 @@ from app.main import create_app  # noqa: E402
 from app.turns import stream_turn, thread_config  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from graphs.graph import AGENT_NODE  # noqa: E402
-from graphs.runtime import AgentRuntime, open_runtime  # noqa: E402
+from graphs.runtime import TURN_DURABILITY, AgentRuntime, open_runtime  # noqa: E402
 
 SKU_QUESTION = "What was the price of the product with sku `FR-R92B-58`?"
 SEARCH_QUESTION = "What is HL Road Frame?"
@@ -303,7 +305,7 @@ class Variants:
         graph_input = {"messages": [HumanMessage(content=question, id=uuid4().hex)]}
         config = thread_config(self.runtime, uuid4().hex, owner="")
         async for chunk, metadata in self.runtime.graph.astream(
-            graph_input, config, stream_mode="messages"
+            graph_input, config, stream_mode="messages", durability=TURN_DURABILITY
         ):
             node = metadata.get("langgraph_node") if isinstance(metadata, dict) else None
             if (
@@ -380,7 +382,9 @@ class Variants:
     async def graph_invoke(self, question: str) -> str:
         graph_input = {"messages": [HumanMessage(content=question, id=uuid4().hex)]}
         result = await self.runtime.graph.ainvoke(
-            graph_input, thread_config(self.runtime, uuid4().hex, owner="")
+            graph_input,
+            thread_config(self.runtime, uuid4().hex, owner=""),
+            durability=TURN_DURABILITY,
         )
         return str(result["messages"][-1].text)
 

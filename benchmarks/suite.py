@@ -19,6 +19,8 @@ little across runs, ratios within one run do). Sections:
 * `catalog`: local embedding ingest and vector search at 300 / 10k / 100k products
   (`benchmarks/catalog.py`).
 * `memory`: the server's RSS idle, after 1,000 and after 2,000 sessions (one turn each).
+* `uvicorn`: the server's own options, by numbers: event loop (uvloop vs asyncio) and HTTP
+  parser (httptools vs h11), `/ai` turns/s and `GET /healthz` round trips, alternating.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ for path in (ROOT, BENCH_DIR):  # run as a script from a checkout
 import service as service_bench  # noqa: E402
 
 Row = tuple[str, str, str, str, str, str]
-SECTIONS = ("service", "langgraph-dev", "growth", "concurrency", "catalog", "memory")
+SECTIONS = ("service", "langgraph-dev", "growth", "concurrency", "catalog", "memory", "uvicorn")
 
 GROWTH_TURNS = 200
 GROWTH_WINDOW = 5  # turns per measuring window: turns 1-5, 48-52, 196-200
@@ -533,6 +535,78 @@ def memory_rows(tmp: Path) -> list[Row]:
 
 
 # --------------------------------------------------------------------------------------------
+# uvicorn: loop and HTTP implementations
+# --------------------------------------------------------------------------------------------
+
+UVICORN_VARIANTS = {
+    "uvloop + httptools": {"UVICORN_LOOP": "uvloop", "UVICORN_HTTP": "httptools"},
+    "uvloop + h11": {"UVICORN_LOOP": "uvloop", "UVICORN_HTTP": "h11"},
+    "asyncio + httptools": {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "httptools"},
+    "asyncio + h11": {"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"},
+}
+UVICORN_TURNS = 100
+UVICORN_PINGS = 300
+
+
+async def _uvicorn_sample(base_url: str) -> tuple[float, float]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        for _ in range(10):
+            await ai_turn(client, SKU_QUESTION)
+        start = time.perf_counter()
+        for _ in range(UVICORN_TURNS):
+            await ai_turn(client, SKU_QUESTION)
+        tps = UVICORN_TURNS / (time.perf_counter() - start)
+        pings = []
+        for _ in range(UVICORN_PINGS):
+            t0 = time.perf_counter()
+            (await client.get("/healthz")).raise_for_status()
+            pings.append(time.perf_counter() - t0)
+        return tps, pct_ms(pings, 50)
+
+
+def uvicorn_rows(tmp: Path) -> list[Row]:
+    source = fresh_data_dir(tmp, "uvicorn-source")
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in UVICORN_VARIANTS}
+    names = list(UVICORN_VARIANTS)
+    for round_index in range(2):  # two rounds, the order reversed in the second
+        for name in names if round_index == 0 else names[::-1]:
+            data_dir = tmp / f"uvicorn-{round_index}-{names.index(name)}"
+            if round_index or names.index(name):
+                copy_catalog(source, data_dir)
+            else:
+                data_dir = source
+            saved = {key: os.environ.get(key) for key in UVICORN_VARIANTS[name]}
+            os.environ.update(UVICORN_VARIANTS[name])  # uvicorn reads UVICORN_* options
+            try:
+                with service_bench.uvicorn_server(data_dir) as base_url:
+                    results[name].append(asyncio.run(_uvicorn_sample(base_url)))
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+    base_name = names[0]
+    base_tps = statistics.mean(r[0] for r in results[base_name])
+    base_ping = statistics.mean(r[1] for r in results[base_name])
+    rows: list[Row] = []
+    for name in names:
+        tps = statistics.mean(r[0] for r in results[name])
+        ping = statistics.mean(r[1] for r in results[name])
+        rows.append(
+            (
+                f"uvicorn {name}: /ai turns/s; /healthz p50",
+                f"{tps:.1f}/s; {ping:.2f} ms",
+                f"{base_name} {base_tps:.1f}/s; {base_ping:.2f} ms",
+                f"{tps / base_tps:.2f}x; {ping / base_ping:.2f}x",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
@@ -553,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": concurrency_rows,
         "catalog": catalog_rows,
         "memory": memory_rows,
+        "uvicorn": uvicorn_rows,
     }
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     print(f"benchmark suite, {now}")
