@@ -18,11 +18,11 @@ in this run:
    Each request uses a new thread; every round runs each variant once, in a shuffled order
    (seeded), so machine noise and any after-effect of the previous sample hit them equally;
    every response is read to its end and followed by a short idle gap before the next request
-   starts. Three references
-   locate the server's cost between the graph and the socket: `app.turns.stream_turn` on the
-   served runtime (the turn layer and whatever the lifespan binds to the graph), `/ai/stream`
-   called at the ASGI boundary (the whole app: FastAPI, middleware, SSE; no socket, no client)
-   and `GET /healthz` (the HTTP round-trip floor of this client and server).
+   starts. Three references locate the server's cost between the graph and the socket:
+   `app.turns.stream_turn` on the served runtime (the turn layer and whatever the lifespan
+   binds to the graph), `/ai/stream` called at the ASGI boundary (the whole app: FastAPI,
+   middleware, SSE; no socket, no client) and `GET /healthz` (the HTTP round-trip floor of
+   this client and server).
 2. Turns per second: `POST /ai` vs LangServe `POST /agent/invoke`, sequential and with
    `CONCURRENCY` clients, in alternating blocks; `graph.ainvoke` in-process as a reference.
 """
