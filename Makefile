@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-fast lock lint bench clean
+.PHONY: install serve test test-fast lock lint bench docker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/suite.py
+
+# The container image (Dockerfile). Needs a running Docker engine; says so and fails without one.
+IMAGE ?= cosmic-works-agent
+docker:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+		echo "make docker: no Docker engine is reachable (docker info failed); start Docker, or build elsewhere (az acr build -t $(IMAGE) .)" >&2; \
+		exit 1; \
+	fi
+	docker build -t $(IMAGE) .
 
 # Re-resolve the pinned locks (needs uv; takes seconds). Commit both files afterwards.
 lock: | $(BIN)/uv

@@ -107,3 +107,20 @@ def test_the_chat_page_files_are_package_data() -> None:
     for path in static:
         relative = path.relative_to(ROOT / "app").as_posix()
         assert any(fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+def test_make_docker_builds_the_image_or_says_why_not(tmp_path: Path) -> None:
+    """`make docker` runs `docker build` with the image name, and fails clearly without Docker."""
+    planned = subprocess.run(
+        ["make", "-s", "-n", "docker"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "docker build -t cosmic-works-agent ." in planned.stdout
+    # A PATH without any docker binary: the target must refuse with a message, not build.
+    env = {"PATH": str(tmp_path)}
+    make = subprocess.run(["/usr/bin/env", "which", "make"], capture_output=True, text=True)
+    result = subprocess.run(
+        [make.stdout.strip() or "make", "-s", "docker", "SHELL=/bin/sh"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "no Docker engine is reachable" in result.stderr
