@@ -394,7 +394,8 @@ def build_login_router(keys: ApiKeys) -> APIRouter:
         root = request.scope.get("root_path", "")
         body = await request.body()
         fields = parse_qs(body[:_MAX_LOGIN_BODY].decode("utf-8", "replace"), max_num_fields=4)
-        next_path = _safe_next((fields.get("next") or [None])[0])
+        next_values = fields.get("next")
+        next_path = _safe_next(next_values[0] if next_values else None)
         if not keys:
             return RedirectResponse(f"{root}{next_path}", status_code=303)
         if request.headers.get("origin") and not _same_origin(request.headers):

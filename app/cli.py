@@ -218,7 +218,7 @@ async def _ask(question: str, session: str | None) -> str:
 
     from core.settings import Settings
     from graphs.graph import AGENT_NODE
-    from graphs.runtime import open_runtime
+    from graphs.runtime import TURN_DURABILITY, open_runtime
 
     settings = Settings()
     session_id = session or uuid.uuid4().hex
@@ -226,10 +226,14 @@ async def _ask(question: str, session: str | None) -> str:
         config = runtime.run_config(session_id)
         streamed = False
         async for chunk, metadata in runtime.graph.astream(
-            {"messages": [HumanMessage(question)]}, config, stream_mode="messages"
+            {"messages": [HumanMessage(question)]},
+            config,
+            stream_mode="messages",
+            durability=TURN_DURABILITY,  # as the service: one checkpoint when the turn ends
         ):
             if (
                 isinstance(chunk, AIMessageChunk)
+                and isinstance(metadata, dict)
                 and metadata.get("langgraph_node") == AGENT_NODE
                 and not chunk.tool_call_chunks
                 and chunk.text

@@ -80,9 +80,7 @@ def classify_exception(exc: BaseException) -> ApiError:
     from langgraph.errors import GraphRecursionError
 
     if isinstance(exc, GraphRecursionError):
-        return ApiError(
-            500, "agent_step_limit", "The agent did not finish within its step limit."
-        )
+        return ApiError(500, "agent_step_limit", "The agent did not finish within its step limit.")
     return ApiError(500, "internal_error", "An unexpected error occurred; see the server log.")
 
 

@@ -104,9 +104,7 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str | None = Field(
-        None, description=f"`{MODEL_ID}` (the only model; omitted means it)."
-    )
+    model: str | None = Field(None, description=f"`{MODEL_ID}` (the only model; omitted means it).")
     messages: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=MAX_MESSAGES,
@@ -193,8 +191,7 @@ def parse_conversation(messages: Sequence[Any], max_prompt_chars: int) -> Conver
         role = message.get("role")
         if role not in KNOWN_ROLES:
             raise invalid(
-                f"{param}.role: must be 'system', 'developer', 'user' or 'assistant', "
-                f"got {role!r}",
+                f"{param}.role: must be 'system', 'developer', 'user' or 'assistant', got {role!r}",
                 f"{param}.role",
             )
         if role in IGNORED_ROLES:

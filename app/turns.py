@@ -28,7 +28,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import anyio
@@ -160,7 +160,7 @@ def turn_locks(state: State) -> TurnLocks:
 def thread_config(runtime: AgentRuntime, session_id: str, **extra: Any) -> RunnableConfig:
     """`runtime.run_config` typed as LangChain's `RunnableConfig`, with the run metadata of
     the request being served (its `request_id`, recorded by tracers with the run)."""
-    config = cast(RunnableConfig, runtime.run_config(session_id, **extra))
+    config = runtime.run_config(session_id, **extra)
     metadata = run_metadata()
     if metadata:
         config["metadata"] = {**config.get("metadata", {}), **metadata}

@@ -245,7 +245,9 @@ class ExactSearch:
             return []
         scores = await snapshot.ascores(query, match_filter("products", flt))
         vector_best = top_positions(scores, max(FUSION_DEPTH, k))
-        index = snapshot._keyword or await asyncio.to_thread(snapshot.keyword)
+        index = snapshot._keyword
+        if index is None:  # built once per snapshot, off the event loop
+            index = await asyncio.to_thread(snapshot.keyword)
         keyword = index.search(text, 4 * FUSION_DEPTH)
         keyword = [p for p in keyword if scores[p] != -np.inf][:FUSION_DEPTH]
         # Search is exact, so each keyword hit has a true vector rank too: use it, so a strong

@@ -10,19 +10,16 @@ text (OpenAI's 401 body echoes part of the key, for instance).
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.entra_id import entra_id_token_providers
 from core.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-# Entra ID scope of Azure OpenAI (Azure AI Services) for bearer tokens.
-AZURE_COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 # The key sent to an OpenAI-compatible server that needs none (Ollama, vLLM, llama.cpp):
 # the OpenAI SDK refuses to build a client without a key.
 PLACEHOLDER_API_KEY = "not-needed"
@@ -68,8 +65,7 @@ def _common_kwargs(settings: Settings) -> dict[str, Any]:
         )
     if settings.model_max_retries < 0:
         raise ModelConfigError(
-            "COSMIC_WORKS_MODEL_MAX_RETRIES must be 0 or more, "
-            f"not {settings.model_max_retries}."
+            f"COSMIC_WORKS_MODEL_MAX_RETRIES must be 0 or more, not {settings.model_max_retries}."
         )
     import openai
 
@@ -115,31 +111,13 @@ def _build_azure_openai(settings: Settings) -> BaseChatModel:
     else:
         # Entra ID (managed identity, workload identity, az login, ...). Passing api_key=None
         # stops langchain-openai from falling back to OPENAI_API_KEY for an Azure endpoint.
-        sync_provider, async_provider = _entra_id_token_providers()
+        sync_provider, async_provider = entra_id_token_providers()
         kwargs.update(
             api_key=None,
             azure_ad_token_provider=sync_provider,
             azure_ad_async_token_provider=async_provider,
         )
     return AzureChatOpenAI(**kwargs)
-
-
-def _entra_id_token_providers() -> tuple[Callable[[], str], Callable[[], Awaitable[str]]]:
-    """Bearer-token providers from `DefaultAzureCredential` (no network until first use).
-
-    The async provider runs the sync one in a worker thread: azure-identity's async
-    credentials need aiohttp, and a token refresh must not block the event loop.
-    """
-    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-
-    sync_provider = get_bearer_token_provider(
-        DefaultAzureCredential(), AZURE_COGNITIVE_SERVICES_SCOPE
-    )
-
-    async def async_provider() -> str:
-        return await asyncio.to_thread(sync_provider)
-
-    return sync_provider, async_provider
 
 
 def _build_openai(settings: Settings) -> BaseChatModel:
@@ -256,9 +234,13 @@ def _classify_one(exc: BaseException, settings: Settings | None) -> ModelErrorMa
         lc_errors = None  # type: ignore[assignment]
 
     if lc_errors is not None and isinstance(exc, lc_errors.ContextOverflowError):
-        return 400, "model_context_overflow", (
-            f"{_provider_label(exc, settings)} cannot take a conversation this long; "
-            "start a new session."
+        return (
+            400,
+            "model_context_overflow",
+            (
+                f"{_provider_label(exc, settings)} cannot take a conversation this long; "
+                "start a new session."
+            ),
         )
     if openai is not None and isinstance(exc, openai.OpenAIError):
         mapped = _classify_openai(exc, openai, settings)
@@ -272,14 +254,20 @@ def _classify_one(exc: BaseException, settings: Settings | None) -> ModelErrorMa
         return 504, "model_timeout", f"{who} stopped streaming for {_seconds(seconds)}."
     if _is_httpx_timeout(exc):
         who = _provider_label(exc, settings)
-        return 504, "model_timeout", (
-            f"{who} did not answer within {_seconds(_timeout_of(exc, settings))}."
+        return (
+            504,
+            "model_timeout",
+            (f"{who} did not answer within {_seconds(_timeout_of(exc, settings))}."),
         )
     if _is_azure_credential_error(exc):
-        return 502, "model_auth_failed", (
-            "Could not get an Entra ID token for Azure OpenAI: sign in (az login), give the "
-            "service a managed identity with the 'Cognitive Services OpenAI User' role, or set "
-            "AZURE_OPENAI_API_KEY."
+        return (
+            502,
+            "model_auth_failed",
+            (
+                "Could not get an Entra ID token for Azure OpenAI: sign in (az login), give the "
+                "service a managed identity with the 'Cognitive Services OpenAI User' role, or set "
+                "AZURE_OPENAI_API_KEY."
+            ),
         )
     return None
 
@@ -294,15 +282,15 @@ def _classify_openai(
     if isinstance(exc, openai.APIConnectionError):
         return 502, "model_unavailable", f"{who} could not be reached."
     if isinstance(exc, openai.RateLimitError):
-        return 503, "model_rate_limited", (
-            f"{who} is rate limiting requests (HTTP 429); try again shortly."
+        return (
+            503,
+            "model_rate_limited",
+            (f"{who} is rate limiting requests (HTTP 429); try again shortly."),
         )
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         status = getattr(exc, "status_code", None)
         hint = _auth_hint(exc, settings)
-        return 502, "model_auth_failed", (
-            f"{who} rejected the credentials (HTTP {status}); {hint}"
-        )
+        return 502, "model_auth_failed", (f"{who} rejected the credentials (HTTP {status}); {hint}")
     if isinstance(exc, openai.NotFoundError):
         hint = _model_hint(exc, settings)
         return 502, "model_not_found", f"{who} does not know the model (HTTP 404); {hint}"
@@ -310,8 +298,10 @@ def _classify_openai(
         status = getattr(exc, "status_code", None)
         code = _safe_code(exc)
         if code == "content_filter" or (status == 400 and code == "content_policy_violation"):
-            return 400, "model_content_filtered", (
-                f"{who} refused the request because of its content filter."
+            return (
+                400,
+                "model_content_filtered",
+                (f"{who} refused the request because of its content filter."),
             )
         detail = f" ({code})" if code else ""
         return 502, "model_error", f"{who} returned HTTP {status}{detail}."
@@ -329,18 +319,20 @@ def _classify_langchain(
         seconds = _timeout_of(exc, settings)
         return 504, "model_timeout", f"{who} did not answer within {_seconds(seconds)}."
     if isinstance(exc, lc_errors.ModelRateLimitError):
-        return 503, "model_rate_limited", (
-            f"{who} is rate limiting requests; try again shortly."
-        )
+        return 503, "model_rate_limited", (f"{who} is rate limiting requests; try again shortly.")
     if isinstance(exc, lc_errors.ModelConnectionError):
         return 502, "model_unavailable", f"{who} could not be reached."
     if isinstance(exc, lc_errors.ModelAuthenticationError | lc_errors.ModelPermissionDeniedError):
-        return 502, "model_auth_failed", (
-            f"{who} rejected the credentials; {_auth_hint(exc, settings)}"
+        return (
+            502,
+            "model_auth_failed",
+            (f"{who} rejected the credentials; {_auth_hint(exc, settings)}"),
         )
     if isinstance(exc, lc_errors.ModelNotFoundError):
-        return 502, "model_not_found", (
-            f"{who} does not know the model; {_model_hint(exc, settings)}"
+        return (
+            502,
+            "model_not_found",
+            (f"{who} does not know the model; {_model_hint(exc, settings)}"),
         )
     if isinstance(exc, lc_errors.ModelRefusalError):
         return None

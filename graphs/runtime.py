@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -52,7 +53,7 @@ class AgentRuntime:
     sessions: SessionIndex
     graph: CompiledStateGraph[Any, Any, Any, Any]
 
-    def run_config(self, thread_id: str, **extra: Any) -> dict[str, Any]:
+    def run_config(self, thread_id: str, **extra: Any) -> RunnableConfig:
         """Config for one turn on `thread_id`, with the step limit from settings."""
         configurable = {"thread_id": thread_id, **extra}
         return {"configurable": configurable, "recursion_limit": self.settings.recursion_limit}

@@ -60,7 +60,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         )
     )
     ready = all(item["status"] == "ok" for item in results.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": results}
+    body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": results}
     if not ready:
         failed = ", ".join(name for name, item in results.items() if item["status"] != "ok")
         body["error"] = {"code": "dependency_unavailable", "message": f"unreachable: {failed}"}

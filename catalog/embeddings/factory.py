@@ -15,20 +15,21 @@ Secrets stay in `SecretStr` all the way into the client and are never logged.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 
 from catalog.embeddings.local import IDENTITY as LOCAL_IDENTITY
 from catalog.embeddings.local import EmbeddingsError, LocalMiniLMEmbeddings
 from catalog.embeddings.precomputed import bundled_sample_vectors
+from core.entra_id import entra_id_token_providers
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-ENTRA_ID_SCOPE = "https://cognitiveservices.azure.com/.default"
 #: Sent as the key to OpenAI-compatible servers that need none (Ollama, vLLM...).
 _NO_KEY = "not-needed"
 
@@ -64,22 +65,25 @@ def _azure_openai(settings: Settings) -> Embeddings:
         )
     from langchain_openai import AzureOpenAIEmbeddings
 
-    auth: dict[str, object]
+    # Keyword names are langchain-openai's aliases (the field names differ), hence `Any`.
+    kwargs: dict[str, Any] = {
+        "azure_endpoint": settings.azure_openai_endpoint,
+        "azure_deployment": settings.azure_openai_embeddings_deployment,
+        "api_version": settings.openai_api_version,
+        "timeout": settings.model_timeout_s,
+        "max_retries": settings.model_max_retries,
+    }
     key = settings.azure_openai_api_key
     if key is not None and key.get_secret_value():
-        auth = {"api_key": key}
+        kwargs["api_key"] = key
         auth_kind = "api key"
     else:
-        auth = {"azure_ad_token_provider": _entra_id_token_provider()}
+        sync_provider, async_provider = entra_id_token_providers()
+        kwargs["azure_ad_token_provider"] = sync_provider
+        # Query embeddings run on the request path: the token refresh goes to a thread.
+        kwargs["azure_ad_async_token_provider"] = async_provider
         auth_kind = "Entra ID"
-    embeddings = AzureOpenAIEmbeddings(
-        azure_endpoint=settings.azure_openai_endpoint,
-        azure_deployment=settings.azure_openai_embeddings_deployment,
-        api_version=settings.openai_api_version,
-        timeout=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
-        **auth,
-    )
+    embeddings = AzureOpenAIEmbeddings(**kwargs)
     logger.info(
         "embeddings: Azure OpenAI deployment %r at %s (%s)",
         settings.azure_openai_embeddings_deployment,
@@ -87,17 +91,6 @@ def _azure_openai(settings: Settings) -> Embeddings:
         auth_kind,
     )
     return embeddings
-
-
-def _entra_id_token_provider():  # -> Callable[[], str]
-    try:
-        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-    except ImportError as exc:  # pragma: no cover - azure-identity is a dependency
-        raise EmbeddingsError(
-            "Azure OpenAI without AZURE_OPENAI_API_KEY uses Entra ID, which needs the "
-            "'azure-identity' package; install it or set AZURE_OPENAI_API_KEY"
-        ) from exc
-    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_ID_SCOPE)
 
 
 def _openai(settings: Settings) -> Embeddings:
@@ -115,15 +108,16 @@ def _openai(settings: Settings) -> Embeddings:
     from langchain_openai import OpenAIEmbeddings
 
     compatible_server = bool(settings.openai_base_url)
-    embeddings = OpenAIEmbeddings(
-        model=settings.openai_embeddings_model,
-        api_key=key if has_key else _NO_KEY,  # type: ignore[arg-type]
-        base_url=settings.openai_base_url,
-        timeout=settings.model_timeout_s,
-        max_retries=settings.model_max_retries,
+    kwargs: dict[str, Any] = {  # langchain-openai's aliases, as for Azure above
+        "model": settings.openai_embeddings_model,
+        "api_key": key if has_key else SecretStr(_NO_KEY),
+        "base_url": settings.openai_base_url,
+        "timeout": settings.model_timeout_s,
+        "max_retries": settings.model_max_retries,
         # Other servers take text, not tiktoken ids, and tiktoken would fetch its vocabulary.
-        check_embedding_ctx_length=not compatible_server,
-    )
+        "check_embedding_ctx_length": not compatible_server,
+    }
+    embeddings = OpenAIEmbeddings(**kwargs)
     logger.info(
         "embeddings: OpenAI model %r%s",
         settings.openai_embeddings_model,

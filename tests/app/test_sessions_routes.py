@@ -130,7 +130,6 @@ async def test_conversations_survive_a_restart(open_app: AppFactory) -> None:
         assert len(history) == 4
 
 
-
 async def test_a_long_conversation_loads_whole_after_compaction_and_a_restart(
     open_app: AppFactory, settings: Settings
 ) -> None:

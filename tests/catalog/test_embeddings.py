@@ -326,6 +326,8 @@ def test_factory_azure_openai_entra_id(settings_for) -> None:
     assert isinstance(embeddings, AzureOpenAIEmbeddings)
     assert embeddings.openai_api_key is None
     assert callable(embeddings.azure_ad_token_provider)
+    # Query embeddings run on the event loop: the async client must get the async provider.
+    assert callable(embeddings.azure_ad_async_token_provider)
     assert embeddings.deployment == "embeddings"
     assert embedding_identity(embeddings) == "azure_openai:embeddings"
 

@@ -199,9 +199,7 @@ def test_helmets_protect_your_head(products: list[Doc]) -> None:
 # --- customers and orders ---------------------------------------------------------------------
 
 
-def test_order_details_reference_real_products(
-    orders: list[Doc], by_sku: dict[str, Doc]
-) -> None:
+def test_order_details_reference_real_products(orders: list[Doc], by_sku: dict[str, Doc]) -> None:
     for order in orders:
         assert 1 <= len(order["details"]) <= 5, order["id"]
         skus = [line["sku"] for line in order["details"]]

@@ -444,9 +444,7 @@ def _completion(reply: dict[str, Any], model: str, *, azure: bool) -> dict[str, 
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": "fp_stub",
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": _usage(),
     }
     if azure:

@@ -72,7 +72,9 @@ def test_azure_chosen_by_endpoint_with_key(
     assert _secret(model.openai_api_key) == AZURE_KEY
     assert model.azure_ad_token_provider is None
     base_url = str(model.root_async_client.base_url)
-    assert base_url.startswith("https://cosmic-test.openai.azure.com/openai/deployments/completions")
+    assert base_url.startswith(
+        "https://cosmic-test.openai.azure.com/openai/deployments/completions"
+    )
     assert describe_model(settings)["auth"] == "api_key"
 
 

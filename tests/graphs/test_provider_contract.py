@@ -214,7 +214,8 @@ async def test_stream_mode_messages(
         async for chunk, meta in graph.astream(
             {"messages": [HumanMessage(QUESTION)]}, thread(), stream_mode="messages"
         )
-        if meta.get("langgraph_node") == "agent" and isinstance(chunk.content, str)
+        if meta.get("langgraph_node") == "agent"
+        and isinstance(chunk.content, str)
         and chunk.content
     ]
     assert len(tokens) >= 5
