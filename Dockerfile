@@ -12,8 +12,9 @@ COPY catalog ./catalog
 COPY core ./core
 COPY graphs ./graphs
 COPY tools ./tools
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . 2>/dev/null \
-    || /opt/venv/bin/pip install --no-deps .
+# The project alone: every dependency came from the lock above (tests/test_container.py
+# installs the same way and serves the acceptance question from it).
+RUN /opt/venv/bin/pip install --no-deps .
 
 # Read-only root filesystem ready (docs/operations.md): the venv is compiled at build time and
 # nothing writes bytecode at run time; writes go to /data (volume) and /tmp (mount a tmpfs):
