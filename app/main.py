@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,6 +14,7 @@ from app.auth import install_auth, warn_if_open_on_network
 from app.errors import install_error_handlers
 from app.limits import RequestLimits
 from app.observability import install_observability, observed_runtime
+from app.startup import StartupFailureReporter, record_startup_failure
 from core.settings import Settings
 from graphs.runtime import open_runtime
 
@@ -41,7 +42,12 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_if_open_on_network(settings)
-        async with open_runtime(settings, model=model) as runtime:
+        async with AsyncExitStack() as stack:
+            try:
+                runtime = await stack.enter_async_context(open_runtime(settings, model=model))
+            except Exception as exc:
+                record_startup_failure(app.state, exc)
+                raise
             app.state.runtime = observed_runtime(app, runtime)
             logger.info(
                 "cosmic works agent ready: model=%s store=%s checkpointer=%s",
@@ -63,6 +69,7 @@ def create_app(settings: Settings | None = None, *, model: BaseChatModel | None 
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
+    app.add_middleware(StartupFailureReporter, state=app.state)  # lifespan only; innermost
     # Added before CORS, so they run inside it: 401/413 answers carry the CORS headers.
     app.add_middleware(
         RequestLimits,
