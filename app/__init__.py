@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from app.main import create_app
+        from pydantic import ValidationError
 
-        application = create_app()
+        from app.main import create_app
+        from core.settings import settings_error_message
+
+        try:
+            application = create_app()
+        except ValidationError as exc:
+            # `uvicorn app:app` (the image's command) with a bad environment: one line and
+            # exit status 1, as `cosmic-works serve` does, instead of an import traceback.
+            raise SystemExit(f"error: {settings_error_message(exc)}") from None
         globals()["app"] = application
         return application
     raise AttributeError(f"module 'app' has no attribute {name!r}")

@@ -329,10 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _fatal_message(exc: BaseException) -> str:
     from pydantic import ValidationError
 
+    from core.settings import settings_error_message
+
     if isinstance(exc, ValidationError):  # bad settings from the environment
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"invalid setting {where}: {first['msg']}"
+        return settings_error_message(exc)
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
     known = (

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ModelProvider = Literal["offline", "azure_openai", "openai"]
@@ -289,3 +289,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_sessions_path(self) -> Path:
         return self.data_dir / "sessions.sqlite"
+
+
+def settings_error_message(exc: ValidationError) -> str:
+    """One line naming the first invalid setting and the rule, never the value (a secret?)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"invalid setting {where}: {first['msg']}"

@@ -86,3 +86,36 @@ async def test_a_good_startup_is_unchanged(tmp_path: Path) -> None:
     app = create_app(_settings(tmp_path, model="offline"))
     sent = await _startup_messages(app)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("COSMIC_WORKS_MODEL", "bogus", "invalid setting COSMIC_WORKS_MODEL"),
+        ("COSMIC_WORKS_API_KEYS", "alice:tooshort-secret", "invalid setting COSMIC_WORKS_API_KEYS"),
+    ],
+)
+def test_uvicorn_app_import_with_a_bad_setting_is_one_line(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    """`uvicorn app:app` (the image's CMD) imports `app.app`: a bad environment must not be
+    an import traceback, and the value (maybe a key) is never echoed."""
+    import subprocess
+    import sys
+
+    from tests.server_process import ROOT
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "COSMIC_WORKS_DATA_DIR": str(tmp_path / "data"),
+        variable: value,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import app; app.app"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {named}:"), result.stderr
+    assert value not in result.stderr and "Traceback" not in result.stderr
