@@ -12,8 +12,9 @@ little across runs, ratios within one run do). Sections:
   (`benchmarks/service.py`, its full plan unless `--quick`).
 * `langgraph-dev`: `/ai` on our uvicorn vs `langgraph dev`'s `POST /threads/{id}/runs/wait`
   on the same graph and catalog, turns per second (skipped when the CLI is not installed).
-* `growth`: one conversation of 200 turns through `/ai` (in-process ASGI, SQLite
-  checkpointer): turn latency and checkpoint bytes written around turns 1, 50 and 200.
+* `growth`: conversations of 200 and 50 turns through `/ai` (in-process ASGI, SQLite
+  checkpointer): turn latency and checkpoint bytes written at turns 200, 50 and 1 (a new
+  session), measured in interleaved rounds.
 * `concurrency`: 50 sessions streaming `/ai/stream` at once on a real uvicorn: first-token
   p50 / p99 and errors, beside one session alone.
 * `catalog`: local embedding ingest and vector search at 300 / 10k / 100k products
@@ -64,7 +65,8 @@ Row = tuple[str, str, str, str, str, str]
 SECTIONS = ("service", "langgraph-dev", "growth", "concurrency", "catalog", "memory", "uvicorn")
 
 GROWTH_TURNS = 200
-GROWTH_WINDOW = 5  # turns per measuring window: turns 1-5, 48-52, 196-200
+GROWTH_LENGTHS = (1, 50, GROWTH_TURNS)  # conversation lengths whose next turn is measured
+GROWTH_ROUNDS = 15  # interleaved rounds: turns 1, 50-64 and 200-214
 TARGET_GROWTH = 1.3
 CONCURRENT_SESSIONS = 50
 CONCURRENT_ROUNDS = 4
@@ -301,13 +303,23 @@ class CountingSerde:
         return getattr(self.inner, name)
 
 
-async def _growth(data_dir: Path) -> tuple[list[float], list[int]]:
+async def _growth(data_dir: Path) -> dict[int, tuple[list[float], list[int]]]:
+    """Latency and checkpoint bytes of turns at three conversation lengths, interleaved.
+
+    Two conversations are first grown to `GROWTH_TURNS - 1` and 49 turns. Then each round
+    runs, in a shuffled order, turn 1 of a new session, the next turn of the 50-turn one and
+    the next turn of the 200-turn one, so that the machine's drift over the run (this host's
+    speed moves by 20-30 % within a minute) hits the three lengths alike. Measuring turn 1 at
+    the start and turn 200 a few seconds later, as this section first did, mixed that drift
+    into the ratio (1.06x to 1.47x over runs of the same code).
+    """
+    import random
+
     from app.main import create_app
 
     settings = service_bench.runtime_settings(data_dir)
     app = create_app(settings)
-    latencies: list[float] = []
-    written: list[int] = []
+    samples: dict[int, tuple[list[float], list[int]]] = {n: ([], []) for n in GROWTH_LENGTHS}
     async with app.router.lifespan_context(app):
         saver = app.state.runtime.checkpointer
         counting = CountingSerde(saver.serde)
@@ -315,35 +327,42 @@ async def _growth(data_dir: Path) -> tuple[list[float], list[int]]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             await ai_turn(client, SKU_QUESTION)  # warm-up on another session
-            session_id: str | None = None
-            for _ in range(GROWTH_TURNS):
-                before = counting.bytes
-                start = time.perf_counter()
-                session_id = await ai_turn(client, SKU_QUESTION, session_id)
-                latencies.append(time.perf_counter() - start)
-                await asyncio.sleep(0.05)  # let the turn's background checkpoint writes land
-                written.append(counting.bytes - before)
-    return latencies, written
+            sessions: dict[int, str | None] = {n: None for n in GROWTH_LENGTHS}
+            for length in GROWTH_LENGTHS[1:]:
+                for _ in range(length - 1):
+                    sessions[length] = await ai_turn(client, SKU_QUESTION, sessions[length])
+            rng = random.Random(20241204)
+            for _ in range(GROWTH_ROUNDS):
+                order = list(GROWTH_LENGTHS)
+                rng.shuffle(order)
+                for length in order:
+                    session_id = sessions[length] if length > 1 else None  # 1: a new one
+                    before = counting.bytes
+                    start = time.perf_counter()
+                    session_id = await ai_turn(client, SKU_QUESTION, session_id)
+                    elapsed = time.perf_counter() - start
+                    await asyncio.sleep(0.02)  # any background checkpoint write lands
+                    samples[length][0].append(elapsed)
+                    samples[length][1].append(counting.bytes - before)
+                    if length > 1:
+                        sessions[length] = session_id
+    return samples
 
 
 def growth_rows(tmp: Path) -> list[Row]:
     data_dir = fresh_data_dir(tmp, "growth")
-    latencies, written = asyncio.run(_growth(data_dir))
-    windows = {
-        1: slice(0, GROWTH_WINDOW),
-        50: slice(50 - GROWTH_WINDOW // 2 - 1, 50 + GROWTH_WINDOW // 2),
-        GROWTH_TURNS: slice(GROWTH_TURNS - GROWTH_WINDOW, GROWTH_TURNS),
-    }
-    base_ms = statistics.median(latencies[windows[1]]) * 1000
-    base_kb = statistics.median(written[windows[1]]) / 1024
+    samples = asyncio.run(_growth(data_dir))
+    base_ms = statistics.median(samples[1][0]) * 1000
+    base_kb = statistics.median(samples[1][1]) / 1024
     rows: list[Row] = []
-    for turn, window in windows.items():
-        ms = statistics.median(latencies[window]) * 1000
-        kb = statistics.median(written[window]) / 1024
-        is_last = turn == GROWTH_TURNS
+    for length, (latencies, written) in samples.items():
+        ms = statistics.median(latencies) * 1000
+        kb = statistics.median(written) / 1024
+        is_last = length == GROWTH_TURNS
+        turns = "1 (new sessions)" if length == 1 else f"{length}-{length + GROWTH_ROUNDS - 1}"
         rows.append(
             (
-                f"conversation turn {turn} latency (/ai, median of {GROWTH_WINDOW})",
+                f"conversation turn {turns} latency (/ai, median of {GROWTH_ROUNDS})",
                 f"{ms:.2f} ms",
                 f"turn 1 {base_ms:.2f} ms",
                 f"{ms / base_ms:.2f}x",
@@ -353,7 +372,7 @@ def growth_rows(tmp: Path) -> list[Row]:
         )
         rows.append(
             (
-                f"  checkpoint bytes written at turn {turn}",
+                f"  checkpoint bytes written at turn {length}",
                 f"{kb:.1f} KiB",
                 f"turn 1 {base_kb:.1f} KiB",
                 f"{kb / base_kb:.2f}x",
