@@ -370,6 +370,18 @@ def growth_rows(tmp: Path) -> list[Row]:
                 verdict(ms / base_ms <= TARGET_GROWTH) if is_last else "",
             )
         )
+        if is_last:  # once the context window is full, does a turn still get dearer?
+            mid_ms = statistics.median(samples[GROWTH_LENGTHS[1]][0]) * 1000
+            rows.append(
+                (
+                    f"  turn {length} vs turn {GROWTH_LENGTHS[1]} (window full in both)",
+                    f"{ms:.2f} ms",
+                    f"turn {GROWTH_LENGTHS[1]} {mid_ms:.2f} ms",
+                    f"{ms / mid_ms:.2f}x",
+                    "",
+                    "",
+                )
+            )
         rows.append(
             (
                 f"  checkpoint bytes written at turn {length}",
