@@ -149,7 +149,6 @@ def test_no_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_real_process_with_local_embeddings(tmp_path: Path) -> None:
     """The installed entry point's module, in its own process, with the real local model."""
-    pytest.importorskip("catalog.embeddings")
     products = tmp_path / "products.json"
     products.write_bytes(
         b"\xef\xbb\xbf" + json.dumps([product(1), product(2, price="cheap")]).encode()

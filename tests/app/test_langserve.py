@@ -450,7 +450,6 @@ async def test_client_cannot_set_reserved_config(client: httpx.AsyncClient, app:
 
 
 async def test_session_created_through_agent_is_listed(client: httpx.AsyncClient) -> None:
-    pytest.importorskip("app.routes.sessions", reason="the session routes are not written yet")
     response = await client.post("/agent/invoke", json=run_body(ACCEPTANCE, "listed-1"))
     assert response.status_code == 200, response.text
     listing = await client.get("/session/list")

@@ -53,8 +53,9 @@ def test_offline_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_from_env(monkeypatch)
     assert settings.resolved_model == "offline"
     assert describe_model(settings) == {"provider": "offline", "model": "offline"}
-    offline = pytest.importorskip("graphs.offline_model")
-    assert isinstance(build_chat_model(settings), offline.OfflineChatModel)
+    from graphs.offline_model import OfflineChatModel
+
+    assert isinstance(build_chat_model(settings), OfflineChatModel)
 
 
 @pytest.mark.parametrize("endpoint_var", ["AZURE_OPENAI_ENDPOINT", "AOAI_ENDPOINT"])
@@ -178,8 +179,9 @@ def test_explicit_offline_wins_over_configured_providers(monkeypatch: pytest.Mon
     )
     assert settings.resolved_model == "offline"
     assert describe_model(settings)["provider"] == "offline"
-    offline = pytest.importorskip("graphs.offline_model")
-    assert isinstance(build_chat_model(settings), offline.OfflineChatModel)
+    from graphs.offline_model import OfflineChatModel
+
+    assert isinstance(build_chat_model(settings), OfflineChatModel)
 
 
 # -- missing or invalid settings ------------------------------------------------------------
