@@ -27,16 +27,15 @@ from catalog.mongo_vector_search import (
     SCORE_CHUNK_ROWS,
     STOPWORDS,
     VECTOR_FIELD,
-    FloatMatrix,
     RawHit,
     clean,
     indexed_terms,
     keyword_terms,
     match_filter,
     rrf,
-    unit,
 )
 from catalog.store import StoreError
+from catalog.upserts import FloatMatrix, unit_rows
 
 INLINE_ROWS = 20_000  # below this, scoring on the event loop costs well under 10 ms
 
@@ -197,7 +196,7 @@ class ExactSearch:
             lengths = {len(row[VECTOR_FIELD]) for row in rows}
             if len(lengths) != 1:
                 raise StoreError(f"catalog store: {collection} holds vectors of mixed dimensions")
-            matrix = await asyncio.to_thread(unit, [row[VECTOR_FIELD] for row in rows])
+            matrix = await asyncio.to_thread(unit_rows, [row[VECTOR_FIELD] for row in rows])
         else:
             matrix = np.zeros((0, 0), dtype=np.float32)
         values = {

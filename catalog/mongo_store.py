@@ -23,14 +23,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from pymongo import AsyncMongoClient, IndexModel, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
-from catalog.documents import document_text, sales_order_text
 from catalog.models import (
     COLLECTIONS,
     MODEL_BY_COLLECTION,
@@ -50,21 +48,19 @@ from catalog.mongo_vector_search import (
     AtlasSearch,
     CosmosIndexOptions,
     CosmosSearch,
-    FloatMatrix,
     RawHit,
     SearchStrategy,
     clamp_k,
     clean,
     key,
-    unit,
 )
-from catalog.store import ProgressCallback, SearchFilter, SearchHit, StoreError, validate_filter
+from catalog.store import SearchFilter, SearchHit, StoreError, validate_filter
+from catalog.upserts import BatchUpserts, FloatMatrix, check_collection, unit_rows
 from core.mongodb import client_kwargs, describe_error, redact_uri
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
-EMBED_BATCH_SIZE = 64
 SCHEMA_VERSION = 1
 META_COLLECTION = "catalog_meta"
 META_ID = "catalog"
@@ -95,7 +91,7 @@ def _version_id(collection: Collection) -> str:
     return f"version:{collection}"
 
 
-class MongoCatalogStore:
+class MongoCatalogStore(BatchUpserts):
     """`CatalogStore` over one MongoDB database. Build it with `open_mongo_store`."""
 
     def __init__(
@@ -248,7 +244,7 @@ class MongoCatalogStore:
         self, collection: Collection, dimensions: int
     ) -> list[tuple[str, str]]:
         """Create this mode's vector indexes for `dimensions` (migrate, before any data)."""
-        _check_collection(collection)
+        check_collection(collection)
         with self._guard():
             return await self._ensure_vector_index(collection, dimensions)
 
@@ -307,7 +303,7 @@ class MongoCatalogStore:
         return doc if isinstance(doc, SalesOrder) else None
 
     async def count(self, collection: Collection) -> int:
-        _check_collection(collection)
+        check_collection(collection)
         with self._guard():
             return int(await self._coll(collection).count_documents({}))
 
@@ -321,7 +317,7 @@ class MongoCatalogStore:
         if self._stale:
             raise StoreError(self._stale)
         vector = await self._embeddings.aembed_query(query if isinstance(query, str) else "")
-        return unit(vector)
+        return unit_rows(vector)
 
     def _hits(self, collection: Collection, raw: list[RawHit]) -> list[SearchHit]:
         model = MODEL_BY_COLLECTION[collection]
@@ -335,7 +331,7 @@ class MongoCatalogStore:
         filter: SearchFilter | None = None,
     ) -> list[SearchHit]:
         """Nearest documents by cosine similarity (score in -1..1), best first; k in 1..50."""
-        _check_collection(collection)
+        check_collection(collection)
         flt = validate_filter(collection, filter)
         vector = await self._query_vector(query)
         with self._guard():
@@ -357,7 +353,7 @@ class MongoCatalogStore:
 
     # ----------------------------------------------------------------------------- writes
 
-    async def _customer_names(self, customer_ids: list[str]) -> dict[str, str]:
+    async def _names_of_customers(self, customer_ids: list[str]) -> dict[str, str]:
         if not customer_ids:
             return {}
         query = {"$or": [{"customerId": {"$in": customer_ids}}, {"_id": {"$in": customer_ids}}]}
@@ -371,13 +367,6 @@ class MongoCatalogStore:
                 names.setdefault(str(row.get("customerId") or row["_id"]), name)
                 names.setdefault(str(row["_id"]), name)
         return names
-
-    async def _texts(self, collection: Collection, batch: Sequence[_Document]) -> list[str]:
-        if collection != "sales":
-            return [document_text(doc) for doc in batch]
-        orders = [doc for doc in batch if isinstance(doc, SalesOrder)]
-        names = await self._customer_names(sorted({order.customerId for order in orders}))
-        return [sales_order_text(order, names.get(order.customerId)) for order in orders]
 
     @staticmethod
     def _stored(
@@ -395,7 +384,7 @@ class MongoCatalogStore:
         assert set(FILTER_KEYS[collection].values()) <= set(body)
         return body
 
-    async def _write(
+    async def _write_batch(
         self,
         collection: Collection,
         batch: Sequence[_Document],
@@ -446,67 +435,13 @@ class MongoCatalogStore:
             f"a batch of {collection})"
         )
 
-    def _check_documents(self, collection: Collection, documents: Sequence[_Document]) -> None:
-        _check_collection(collection)
-        if self._stale:
-            raise StoreError(self._stale)
-        model = MODEL_BY_COLLECTION[collection]
-        for doc in documents:
-            if not isinstance(doc, model):
-                raise TypeError(f"{collection} takes {model.__name__}, not {type(doc).__name__}")
-
-    async def upsert_many(
-        self,
-        collection: Collection,
-        documents: Sequence[_Document],
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Embed and insert-or-replace by id: one `bulk_write` of `ReplaceOne(upsert=True)` per
-        batch of 64; `on_progress(n)` receives the number written by each batch."""
-        self._check_documents(collection, documents)
-        written = 0
-        for start in range(0, len(documents), EMBED_BATCH_SIZE):
-            batch = documents[start : start + EMBED_BATCH_SIZE]
-            texts = await self._texts(collection, batch)
-            vectors = unit(await self._embeddings.aembed_documents(list(texts)))
-            if vectors.shape[0] != len(batch):
-                raise StoreError(
-                    f"catalog store {self.where}: embeddings returned {vectors.shape[0]} "
-                    f"vectors for {len(batch)} documents"
-                )
-            written += await self._write(collection, batch, texts, vectors)
-            if on_progress is not None:
-                on_progress(len(batch))
-        return written
-
-    async def upsert_with_vectors(
-        self,
-        collection: Collection,
-        documents: Sequence[_Document],
-        vectors: Sequence[Sequence[float]] | FloatMatrix,
-        batch_size: int = 1000,
-    ) -> int:
-        """Insert precomputed vectors (migrations, benchmarks); they must come from this model."""
-        self._check_documents(collection, documents)
-        matrix = unit(vectors) if len(documents) else np.zeros((0, 0), dtype=np.float32)
-        if matrix.shape[0] != len(documents):
-            raise ValueError("one vector per document is required")
-        written = 0
-        for start in range(0, len(documents), batch_size):
-            batch = documents[start : start + batch_size]
-            texts = [document_text(doc) for doc in batch]
-            written += await self._write(
-                collection, batch, texts, matrix[start : start + batch_size]
-            )
-        return written
-
     async def drop(self, collection: Collection | None = None) -> None:
         """Remove one collection's documents, or all; an emptied store adopts our model.
 
         Documents are deleted, not the collections, so regular and search indexes survive.
         """
         if collection is not None:
-            _check_collection(collection)
+            check_collection(collection)
         targets = COLLECTIONS if collection is None else (collection,)
         with self._guard():
             for name in targets:
@@ -531,11 +466,6 @@ class MongoCatalogStore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _check_collection(collection: str) -> None:
-    if collection not in FILTER_KEYS:
-        raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
 def _embedding_identity(embeddings: Embeddings) -> str:

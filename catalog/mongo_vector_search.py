@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 from langchain_mongodb.pipelines import (
     combine_pipelines,
     final_hybrid_stage,
@@ -33,6 +32,7 @@ from pymongo.operations import SearchIndexModel
 
 from catalog.models import Collection
 from catalog.store import StoreError
+from catalog.upserts import FloatMatrix, unit_rows
 
 # ------------------------------------------------------------------------ stored document shape
 
@@ -63,7 +63,6 @@ ATLAS_OVERSAMPLING = 10  # numCandidates = limit x this (Atlas recommends 10-20)
 COSMOS_MAX_DIMENSIONS = 2000  # documented limit of cosmosSearch vector indexes
 SCORE_CHUNK_ROWS = 8192
 
-FloatMatrix = np.ndarray[Any, np.dtype[np.float32]]
 RawHit = tuple[dict[str, Any], float]  # (stored document without internal fields, cosine)
 
 STOPWORDS = frozenset(
@@ -84,15 +83,6 @@ def clamp_k(k: Any) -> int:
 def key(value: Any) -> str:
     """The lower-cased form stored for case-insensitive lookups and filters."""
     return value.strip().lower() if isinstance(value, str) else ""
-
-
-def unit(vectors: Any) -> FloatMatrix:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix[None, :]
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
 
 
 def keyword_terms(text: str) -> list[str]:
@@ -157,7 +147,7 @@ def _cosine(raw: Mapping[str, Any], query: FloatMatrix) -> float:
     vector = raw.get(VECTOR_FIELD)
     if not isinstance(vector, list) or len(vector) != query.shape[1]:
         return 0.0
-    return float(unit(vector)[0] @ query[0])
+    return float(unit_rows(vector)[0] @ query[0])
 
 
 class SearchStrategy(Protocol):

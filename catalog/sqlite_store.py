@@ -29,7 +29,6 @@ import numpy as np
 import orjson
 from langchain_core.embeddings import Embeddings
 
-from catalog.documents import document_text, sales_order_text
 from catalog.models import (
     COLLECTIONS,
     MODEL_BY_COLLECTION,
@@ -40,14 +39,13 @@ from catalog.models import (
     _Document,
 )
 from catalog.store import (
-    ProgressCallback,
     SearchFilter,
     SearchHit,
     StoreError,
     validate_filter,
 )
+from catalog.upserts import BatchUpserts, FloatMatrix, check_collection, unit_rows
 
-EMBED_BATCH_SIZE = 64
 MAX_K = 50
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 FUSION_DEPTH = 50  # candidates taken from each ranking before fusion
@@ -56,7 +54,6 @@ READ_THREADS = 4
 SCORE_CHUNK_ROWS = 8192  # 8192 x 384 float32 = 12 MiB per einsum call
 
 T = TypeVar("T")
-FloatMatrix = np.ndarray[Any, np.dtype[np.float32]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +126,6 @@ def _embedding_identity(embeddings: Embeddings) -> str:
     return embedding_identity(embeddings)
 
 
-def _unit(vectors: Sequence[float] | Sequence[Sequence[float]] | FloatMatrix) -> FloatMatrix:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix[None, :]
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
-
-
 @dataclass(slots=True)
 class _Snapshot:
     """A collection's searchable state at one write version."""
@@ -163,7 +151,7 @@ class _Snapshot:
         return self._positions
 
 
-class SqliteCatalogStore:
+class SqliteCatalogStore(BatchUpserts):
     """`CatalogStore` over one SQLite file. Build it with `open_sqlite_store`."""
 
     def __init__(self, path: Path, embeddings: Embeddings) -> None:
@@ -183,9 +171,15 @@ class SqliteCatalogStore:
 
     # ----------------------------------------------------------------------------- plumbing
 
+    precomputed_batch_size = 5000
+
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def where(self) -> str:
+        return str(self._path)
 
     @property
     def embedding_identity(self) -> str:
@@ -365,7 +359,7 @@ class SqliteCatalogStore:
         return doc if isinstance(doc, SalesOrder) else None
 
     async def count(self, collection: Collection) -> int:
-        _check_collection(collection)
+        check_collection(collection)
         return await self._read(
             lambda conn: int(conn.execute(f"SELECT count(*) FROM {collection}").fetchone()[0])
         )
@@ -408,7 +402,7 @@ class SqliteCatalogStore:
             flat = np.frombuffer(blob, dtype=np.float32)
             if flat.size % len(rows):
                 raise StoreError(f"catalog store {self._path}: vectors of mixed dimensions")
-            matrix = _unit(flat.reshape(len(rows), -1))
+            matrix = unit_rows(flat.reshape(len(rows), -1))
         else:
             matrix = np.zeros((0, 0), dtype=np.float32)
         keys = {
@@ -496,7 +490,7 @@ class SqliteCatalogStore:
         if self._stale:
             raise StoreError(self._stale)
         vector = await self._embeddings.aembed_query(query if isinstance(query, str) else "")
-        return _unit(vector)
+        return unit_rows(vector)
 
     async def vector_search(
         self,
@@ -506,7 +500,7 @@ class SqliteCatalogStore:
         filter: SearchFilter | None = None,
     ) -> list[SearchHit]:
         """Nearest documents by cosine similarity (score in -1..1), best first; k in 1..50."""
-        _check_collection(collection)
+        check_collection(collection)
         flt = validate_filter(collection, filter)
         vector = await self._query_vector(query)
         return await self._read(self._vector_sync, collection, vector, _clamp(k), flt)
@@ -611,13 +605,17 @@ class SqliteCatalogStore:
                 names.setdefault(doc_id, name)
         return names
 
-    async def _texts(self, collection: Collection, batch: Sequence[_Document]) -> list[str]:
-        if collection != "sales":
-            return [document_text(doc) for doc in batch]
-        orders = [doc for doc in batch if isinstance(doc, SalesOrder)]
-        ids = sorted({order.customerId for order in orders})
-        names = await self._read(self._customer_names, ids)
-        return [sales_order_text(order, names.get(order.customerId)) for order in orders]
+    async def _names_of_customers(self, customer_ids: list[str]) -> dict[str, str]:
+        return await self._read(self._customer_names, customer_ids)
+
+    async def _write_batch(
+        self,
+        collection: Collection,
+        batch: Sequence[_Document],
+        texts: Sequence[str],
+        vectors: FloatMatrix,
+    ) -> int:
+        return await self._write(self._write_sync, collection, batch, texts, vectors)
 
     def _write_sync(
         self,
@@ -672,62 +670,6 @@ class SqliteCatalogStore:
             self._bump(conn, collection)
         return len(batch)
 
-    def _check_documents(self, collection: Collection, documents: Sequence[_Document]) -> None:
-        _check_collection(collection)
-        if self._stale:
-            raise StoreError(self._stale)
-        model = MODEL_BY_COLLECTION[collection]
-        for doc in documents:
-            if not isinstance(doc, model):
-                raise TypeError(f"{collection} takes {model.__name__}, not {type(doc).__name__}")
-
-    async def upsert_many(
-        self,
-        collection: Collection,
-        documents: Sequence[_Document],
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Embed and insert-or-replace by id, one transaction per batch of 64.
-
-        `on_progress(n)` receives the number of documents written by each batch (an increment).
-        """
-        self._check_documents(collection, documents)
-        written = 0
-        for start in range(0, len(documents), EMBED_BATCH_SIZE):
-            batch = documents[start : start + EMBED_BATCH_SIZE]
-            texts = await self._texts(collection, batch)
-            vectors = _unit(await self._embeddings.aembed_documents(list(texts)))
-            if vectors.shape[0] != len(batch):
-                raise StoreError(
-                    f"catalog store {self._path}: embeddings returned {vectors.shape[0]} "
-                    f"vectors for {len(batch)} documents"
-                )
-            written += await self._write(self._write_sync, collection, batch, texts, vectors)
-            if on_progress is not None:
-                on_progress(len(batch))
-        return written
-
-    async def upsert_with_vectors(
-        self,
-        collection: Collection,
-        documents: Sequence[_Document],
-        vectors: Sequence[Sequence[float]] | FloatMatrix,
-        batch_size: int = 5000,
-    ) -> int:
-        """Insert precomputed vectors (migrations, benchmarks); they must come from this model."""
-        self._check_documents(collection, documents)
-        matrix = _unit(vectors) if len(documents) else np.zeros((0, 0), dtype=np.float32)
-        if matrix.shape[0] != len(documents):
-            raise ValueError("one vector per document is required")
-        written = 0
-        for start in range(0, len(documents), batch_size):
-            batch = documents[start : start + batch_size]
-            texts = [document_text(doc) for doc in batch]
-            written += await self._write(
-                self._write_sync, collection, batch, texts, matrix[start : start + batch_size]
-            )
-        return written
-
     def _drop_sync(self, conn: sqlite3.Connection, collections: tuple[Collection, ...]) -> None:
         with self._transaction(conn):
             for collection in collections:
@@ -743,7 +685,7 @@ class SqliteCatalogStore:
     async def drop(self, collection: Collection | None = None) -> None:
         """Remove one collection's documents, or all; an emptied store adopts our model."""
         if collection is not None:
-            _check_collection(collection)
+            check_collection(collection)
         await self._write(self._drop_sync, COLLECTIONS if collection is None else (collection,))
 
     async def aclose(self) -> None:
@@ -773,11 +715,6 @@ def _clamp(k: int) -> int:
         return max(1, min(MAX_K, int(k)))
     except (TypeError, ValueError):
         return 3
-
-
-def _check_collection(collection: str) -> None:
-    if collection not in _SPECS:
-        raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
 def _prepare_dir(path: Path) -> Path:

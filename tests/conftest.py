@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +57,11 @@ def _sample_key(embeddings: Embeddings) -> str:
     import catalog.documents
     import catalog.models
     import catalog.sqlite_store
+    import catalog.upserts
     from catalog.loader import SAMPLE_CUSTOMERS, SAMPLE_PRODUCTS, sample_path
 
     digest = hashlib.sha256(catalog.sqlite_store._embedding_identity(embeddings).encode())
-    for module in (catalog.documents, catalog.models, catalog.sqlite_store):
+    for module in (catalog.documents, catalog.models, catalog.sqlite_store, catalog.upserts):
         digest.update(Path(str(module.__file__)).read_bytes())
     for name in (SAMPLE_PRODUCTS, SAMPLE_CUSTOMERS):
         digest.update(sample_path(name).read_bytes())
@@ -97,7 +99,9 @@ def sample_store_path(
             finally:
                 await store.aclose()  # checkpoints the WAL into the main file
 
-        asyncio.run(build())
+        # In a thread of its own: the first test to ask may be async, its loop running.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, build()).result()
         os.replace(building, cached)
     path = tmp_path_factory.mktemp("sample-store") / "catalog.sqlite"
     shutil.copy(cached, path)

@@ -610,7 +610,7 @@ def _row(doc_id: str, vector: list[float], **extra: Any) -> dict[str, Any]:
 
 
 async def test_atlas_results_become_cosine_hits_without_internals() -> None:
-    query = mongo_exact.unit([1.0, 0.0, 0.0])
+    query = mongo_exact.unit_rows([1.0, 0.0, 0.0])
     coll = _Collection([{"_id": "a", "id": "a", "name": "A", "_score": 0.75}])
     hits = await AtlasSearch("vi", "ti").vector(coll, "products", query, 3, {})  # type: ignore[arg-type]
     assert hits == [({"id": "a", "name": "A"}, 0.5)]
@@ -620,7 +620,7 @@ async def test_atlas_results_become_cosine_hits_without_internals() -> None:
 
 
 async def test_cosmos_results_and_hybrid_fusion() -> None:
-    query = mongo_exact.unit([1.0, 0.0, 0.0])
+    query = mongo_exact.unit_rows([1.0, 0.0, 0.0])
     vector_rows = [
         {"similarityScore": 0.9, "document": {"_id": "a", "id": "a"}},
         {"similarityScore": 0.8, "document": {"_id": "b", "id": "b"}},
