@@ -34,8 +34,7 @@ from catalog.mongo_vector_search import (
     match_filter,
     rrf,
 )
-from catalog.store import StoreError
-from catalog.upserts import FloatMatrix, unit_rows
+from catalog.store import FloatMatrix, StoreError, unit_rows
 
 INLINE_ROWS = 20_000  # below this, scoring on the event loop costs well under 10 ms
 

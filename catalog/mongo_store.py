@@ -54,8 +54,16 @@ from catalog.mongo_vector_search import (
     clean,
     key,
 )
-from catalog.store import SearchFilter, SearchHit, StoreError, validate_filter
-from catalog.upserts import BatchUpserts, FloatMatrix, check_collection, unit_rows
+from catalog.store import (
+    FloatMatrix,
+    SearchFilter,
+    SearchHit,
+    StoreError,
+    check_collection,
+    unit_rows,
+    validate_filter,
+)
+from catalog.upserts import BatchUpserts
 from core.mongodb import client_kwargs, describe_error, redact_uri
 
 if TYPE_CHECKING:

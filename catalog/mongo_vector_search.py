@@ -31,8 +31,7 @@ from pymongo.errors import OperationFailure
 from pymongo.operations import SearchIndexModel
 
 from catalog.models import Collection
-from catalog.store import StoreError
-from catalog.upserts import FloatMatrix, unit_rows
+from catalog.store import FloatMatrix, StoreError, unit_rows
 
 # ------------------------------------------------------------------------ stored document shape
 

@@ -39,12 +39,15 @@ from catalog.models import (
     _Document,
 )
 from catalog.store import (
+    FloatMatrix,
     SearchFilter,
     SearchHit,
     StoreError,
+    check_collection,
+    unit_rows,
     validate_filter,
 )
-from catalog.upserts import BatchUpserts, FloatMatrix, check_collection, unit_rows
+from catalog.upserts import BatchUpserts
 
 MAX_K = 50
 RRF_K = 60  # the usual reciprocal-rank-fusion constant

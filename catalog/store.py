@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from catalog.models import Collection, Customer, Product, SalesOrder, _Document
+import numpy as np
+
+from catalog.models import COLLECTIONS, Collection, Customer, Product, SalesOrder, _Document
 
 # Metadata filters a caller may use per collection (equality, case-insensitive for text).
 FILTER_FIELDS: dict[Collection, frozenset[str]] = {
@@ -21,6 +23,22 @@ FILTER_FIELDS: dict[Collection, frozenset[str]] = {
 
 SearchFilter = Mapping[str, str]
 ProgressCallback = Callable[[int], None]
+FloatMatrix = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def unit_rows(vectors: Any) -> FloatMatrix:
+    """Vectors as float32 rows of length 1 (a zero vector stays zero), for cosine by dot."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def check_collection(collection: str) -> None:
+    if collection not in COLLECTIONS:
+        raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
 class StoreError(RuntimeError):

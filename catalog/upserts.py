@@ -10,34 +10,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from catalog.documents import document_text, sales_order_text
-from catalog.models import COLLECTIONS, MODEL_BY_COLLECTION, Collection, SalesOrder, _Document
-from catalog.store import ProgressCallback, StoreError
-
-FloatMatrix = np.ndarray[Any, np.dtype[np.float32]]
+from catalog.models import MODEL_BY_COLLECTION, Collection, SalesOrder, _Document
+from catalog.store import (
+    FloatMatrix,
+    ProgressCallback,
+    StoreError,
+    check_collection,
+    unit_rows,
+)
 
 #: Documents embedded per call to the embeddings model (and written per transaction).
 EMBED_BATCH_SIZE = 64
-
-
-def unit_rows(vectors: Any) -> FloatMatrix:
-    """Vectors as float32 rows of length 1 (a zero vector stays zero), for cosine by dot."""
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix[None, :]
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
-
-
-def check_collection(collection: str) -> None:
-    if collection not in COLLECTIONS:
-        raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
 class BatchUpserts(ABC):
