@@ -329,23 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _fatal_message(exc: BaseException) -> str:
     from pydantic import ValidationError
 
+    from app.startup import operator_error_types
     from core.settings import settings_error_message
 
     if isinstance(exc, ValidationError):  # bad settings from the environment
         return settings_error_message(exc)
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
-    known = (
-        "SourceError",
-        "StoreError",
-        "EmbeddingsError",
-        "CliError",
-        "CheckpointerError",
-        "MigrationError",
-        "SessionIndexError",
-        "ModelConfigError",
-    )
-    return message if type(exc).__name__ in known else f"{type(exc).__name__}: {message}"
+    if isinstance(exc, (CliError, *operator_error_types())):
+        return message
+    return f"{type(exc).__name__}: {message}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,16 +15,32 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 STARTUP_FAILURE_ATTR = "startup_failure"
 
 
-def startup_failure_reason(exc: BaseException) -> str | None:
-    """The one-line reason for a known startup error, or None for an unexpected one."""
+def operator_error_types() -> tuple[type[Exception], ...]:
+    """The errors our own factories raise on purpose, with a message written for the operator
+    (it names the setting, the file or the server): shown as they are, without a traceback,
+    at startup and by the CLI."""
     from catalog.embeddings.local import EmbeddingsError
+    from catalog.loader import SourceError
     from catalog.store import StoreError
     from graphs.chat_models import ModelConfigError
     from graphs.checkpointer import CheckpointerError
+    from graphs.migrate import MigrationError
     from graphs.sessions import SessionIndexError
 
-    known = (StoreError, CheckpointerError, SessionIndexError, EmbeddingsError, ModelConfigError)
-    if not isinstance(exc, known):
+    return (
+        StoreError,
+        CheckpointerError,
+        SessionIndexError,
+        EmbeddingsError,
+        ModelConfigError,
+        MigrationError,
+        SourceError,
+    )
+
+
+def startup_failure_reason(exc: BaseException) -> str | None:
+    """The one-line reason for a known startup error, or None for an unexpected one."""
+    if not isinstance(exc, operator_error_types()):
         return None
     return f"startup failed: {exc}"
 

@@ -124,9 +124,8 @@ def test_make_docker_builds_the_image_or_says_why_not(tmp_path: Path) -> None:
     assert "docker build -t cosmic-works-agent ." in planned.stdout
     # A PATH without any docker binary: the target must refuse with a message, not build.
     env = {"PATH": str(tmp_path)}
-    make = subprocess.run(["/usr/bin/env", "which", "make"], capture_output=True, text=True)
     result = subprocess.run(
-        [make.stdout.strip() or "make", "-s", "docker", "SHELL=/bin/sh"],
+        [shutil.which("make") or "make", "-s", "docker", "SHELL=/bin/sh"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode != 0
